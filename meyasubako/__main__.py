@@ -1,0 +1,5 @@
+import sys
+
+from meyasubako.cli import main
+
+sys.exit(main())

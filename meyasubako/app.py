@@ -1,0 +1,94 @@
+"""``create_app(settings)``: wires storage, nlp, the workflow and the three web rooms together."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import logging
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+from aiohttp_session import session_middleware
+from aiohttp_session.cookie_storage import EncryptedCookieStorage
+
+import admin.views
+import handlers.public
+from meyasubako import keys
+from meyasubako.catalog import load_sections
+from meyasubako.nlp_service import NlpService
+from meyasubako.ratelimit import RateLimiter
+from meyasubako.settings import Settings
+from meyasubako.web import STATIC_DIR, errors, make_templates, request_log, security_headers
+from meyasubako.workflow import Workflow
+from storage import sections as sections_db
+from storage.db import Database
+
+log = logging.getLogger("meyasubako.app")
+
+
+def _session_key(secret: str) -> bytes:
+    # Fernet wants 32 url-safe base64 bytes; derive them so the operator manages one secret only.
+    return base64.urlsafe_b64encode(hashlib.sha256(("session:" + secret).encode()).digest())
+
+
+async def reload_sections(app: web.Application) -> None:
+    async with app[keys.DB].read() as conn:
+        secs = await sections_db.all_sections(conn)
+    app[keys.SECTIONS] = {s.id: s for s in secs if s.active}
+    app[keys.WORKFLOW].deadline_days = {s.id: s.deadline_days for s in secs if s.active}
+
+
+async def _resources(app: web.Application) -> AsyncIterator[None]:
+    settings = app[keys.SETTINGS]
+    catalog = load_sections()
+    db = Database(settings.db_path)
+    await db.open()
+    loop = asyncio.get_running_loop()
+    nlp = await loop.run_in_executor(None, NlpService, catalog)  # builds the Sudachi dictionary once
+    app[keys.DB] = db
+    app[keys.NLP] = nlp
+
+    async def seed(conn):  # type: ignore[no-untyped-def]
+        return await sections_db.seed(conn, catalog)
+
+    await db.write(seed)
+    app[keys.WORKFLOW] = Workflow(db, nlp)
+    await reload_sections(app)
+    log.info("event=started db=%s schema=%d line=%s", settings.db_path, await db.schema_version(),
+             settings.line_enabled)
+    try:
+        yield
+    finally:
+        tasks = app[keys.BACKGROUND]
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+        await db.close()  # drains queued writes first
+        nlp.close()
+        log.info("event=stopped")
+
+
+def create_app(settings: Settings) -> web.Application:
+    settings.validate()
+    storage = EncryptedCookieStorage(
+        _session_key(settings.secret_key),
+        cookie_name="meyasubako_session",
+        httponly=True,
+        samesite="Lax",
+        secure=settings.base_url.startswith("https://"),
+        max_age=None,
+    )
+    app = web.Application(
+        client_max_size=settings.max_body_bytes,
+        middlewares=[session_middleware(storage), security_headers, request_log, errors],
+    )
+    app[keys.SETTINGS] = settings
+    app[keys.TEMPLATES] = make_templates()
+    app[keys.SUBMIT_LIMITER] = RateLimiter(settings.rate_limit)
+    app[keys.SECTIONS] = {}
+    app[keys.BACKGROUND] = set()
+    app.cleanup_ctx.append(_resources)
+    handlers.public.setup_routes(app)
+    admin.views.setup_routes(app)
+    app.router.add_static("/static", STATIC_DIR, append_version=False)
+    return app

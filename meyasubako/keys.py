@@ -1,0 +1,26 @@
+"""Typed application state keys (aiohttp ``web.AppKey``): the only way handlers reach shared objects."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import jinja2
+from aiohttp import web
+
+from meyasubako.ratelimit import RateLimiter
+from meyasubako.settings import Settings
+
+if TYPE_CHECKING:
+    from meyasubako.nlp_service import NlpService
+    from meyasubako.workflow import Workflow
+    from storage.db import Database
+
+SETTINGS = web.AppKey("settings", Settings)
+DB = web.AppKey("db", "Database")
+NLP = web.AppKey("nlp", "NlpService")
+WORKFLOW = web.AppKey("workflow", "Workflow")
+TEMPLATES = web.AppKey("templates", jinja2.Environment)
+SUBMIT_LIMITER = web.AppKey("submit_limiter", RateLimiter)
+SECTIONS = web.AppKey("sections", dict)  # section id -> domain.Section (refreshed when admins edit)
+BACKGROUND = web.AppKey("background", set)  # tracked asyncio tasks, awaited at shutdown
+EXTRA: web.AppKey[dict[str, Any]] = web.AppKey("extra", dict)

@@ -1,0 +1,104 @@
+"""Settings: one frozen dataclass, read from the environment (and CLI flags) at the edge only."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+DEFAULT_DB = "var/meyasubako.sqlite3"
+DEFAULT_RATE_LIMIT = 10  # submissions per minute per client address or LINE user
+
+
+class SettingsError(Exception):
+    """A setting is missing or malformed; the message names the key."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    db: str = DEFAULT_DB
+    secret_key: str = field(default="", repr=False)
+    line_channel_secret: str | None = field(default=None, repr=False)
+    line_channel_access_token: str | None = field(default=None, repr=False)
+    line_api_base: str | None = None
+    rate_limit: int = DEFAULT_RATE_LIMIT
+    base_url: str = ""  # public URL of the service, for links sent to residents over LINE
+    host: str = "127.0.0.1"
+    port: int = 8080
+    session_max_age: int = 8 * 3600  # staff sessions expire after 8 hours
+    max_body_bytes: int = 1024 * 1024
+
+    @property
+    def line_enabled(self) -> bool:
+        return bool(self.line_channel_secret and self.line_channel_access_token)
+
+    @property
+    def db_path(self) -> Path:
+        db = self.db
+        if db.startswith("sqlite:///"):
+            db = db[len("sqlite:///") :]
+        return Path(db)
+
+    @property
+    def files_dir(self) -> Path:
+        """Private files (photos) live beside the database, never under a public URL."""
+        return self.db_path.with_name(self.db_path.stem + "-files")
+
+    def validate(self) -> Settings:
+        if not self.secret_key:
+            raise SettingsError("MEYASUBAKO_SECRET_KEY is not set")
+        if len(self.secret_key) < 16:
+            raise SettingsError("MEYASUBAKO_SECRET_KEY must be at least 16 characters")
+        if self.db.startswith("postgresql://"):
+            raise SettingsError("MEYASUBAKO_DB: the PostgreSQL backend is not available in this version")
+        if self.rate_limit < 0:
+            raise SettingsError("MEYASUBAKO_RATE_LIMIT must be 0 (off) or a positive number")
+        if bool(self.line_channel_secret) != bool(self.line_channel_access_token):
+            missing = "LINE_CHANNEL_ACCESS_TOKEN" if self.line_channel_secret else "LINE_CHANNEL_SECRET"
+            raise SettingsError(f"{missing} is not set (LINE needs both the channel secret and the access token)")
+        return self
+
+    def with_overrides(self, **kw: object) -> Settings:
+        return replace(self, **{k: v for k, v in kw.items() if v is not None})
+
+
+def _int(env: Mapping[str, str], key: str, default: int) -> int:
+    raw = env.get(key)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise SettingsError(f"{key} must be a whole number, got {raw!r}") from exc
+
+
+def from_env(env: Mapping[str, str] | None = None) -> Settings:
+    e = os.environ if env is None else env
+    return Settings(
+        db=e.get("MEYASUBAKO_DB") or DEFAULT_DB,
+        secret_key=e.get("MEYASUBAKO_SECRET_KEY", ""),
+        line_channel_secret=e.get("LINE_CHANNEL_SECRET") or None,
+        line_channel_access_token=e.get("LINE_CHANNEL_ACCESS_TOKEN") or None,
+        line_api_base=e.get("LINE_API_BASE") or None,
+        rate_limit=_int(e, "MEYASUBAKO_RATE_LIMIT", DEFAULT_RATE_LIMIT),
+        base_url=(e.get("MEYASUBAKO_BASE_URL") or "").rstrip("/"),
+    )
+
+
+def ensure_secret_key(settings: Settings) -> Settings:
+    """For `serve` on a development machine: keep a generated key beside the database.
+
+    A production deployment sets MEYASUBAKO_SECRET_KEY; this only spares a first-time user a step,
+    and the key survives restarts so sessions and CSRF tokens stay valid.
+    """
+    if settings.secret_key:
+        return settings
+    key_file = settings.db_path.with_name("secret_key")
+    key_file.parent.mkdir(parents=True, exist_ok=True)
+    if not key_file.exists():
+        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_urlsafe(48))
+    return replace(settings, secret_key=key_file.read_text().strip())

@@ -1,0 +1,312 @@
+"""Submissions, their events (audit trail) and answers: every SQL statement about them lives here."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import aiosqlite
+
+from meyasubako.domain import (
+    Answer,
+    Event,
+    NewSubmission,
+    PiiSpanRecord,
+    Status,
+    Submission,
+    dumps,
+)
+
+_COLUMNS = (
+    "id, receipt_no, channel, text, place, lat, lon, contact, line_user_id, consent, status, section,"
+    " suggested_section, suggestion_json, pii_json, masked_text, public_summary, close_reason,"
+    " received_at, updated_at, due_at, answered_at, published_at"
+)
+
+
+def _submission(row: aiosqlite.Row) -> Submission:
+    return Submission(
+        id=row["id"],
+        receipt_no=row["receipt_no"],
+        channel=row["channel"],
+        text=row["text"],
+        place=row["place"],
+        lat=row["lat"],
+        lon=row["lon"],
+        contact=row["contact"],
+        line_user_id=row["line_user_id"],
+        consent=bool(row["consent"]),
+        status=Status(row["status"]),
+        section=row["section"],
+        suggested_section=row["suggested_section"],
+        suggestion=json.loads(row["suggestion_json"] or "{}"),
+        pii=[PiiSpanRecord(**p) for p in json.loads(row["pii_json"] or "[]")],
+        masked_text=row["masked_text"],
+        public_summary=row["public_summary"],
+        close_reason=row["close_reason"],
+        received_at=row["received_at"],
+        updated_at=row["updated_at"],
+        due_at=row["due_at"],
+        answered_at=row["answered_at"],
+        published_at=row["published_at"],
+    )
+
+
+async def _one(conn: aiosqlite.Connection, where: str, params: Sequence[Any]) -> Submission | None:
+    async with conn.execute(f"SELECT {_COLUMNS} FROM submissions WHERE {where}", params) as cur:
+        row = await cur.fetchone()
+    return _submission(row) if row else None
+
+
+# -- receipt numbers ------------------------------------------------------------------------------
+async def next_receipt_no(conn: aiosqlite.Connection, year: int) -> str:
+    """Next number of the year, e.g. ``2026-000123``. Must run inside the writer's transaction."""
+    async with conn.execute(
+        "INSERT INTO receipt_counters (year, last) VALUES (?, 1)"
+        " ON CONFLICT (year) DO UPDATE SET last = last + 1 RETURNING last",
+        (year,),
+    ) as cur:
+        row = await cur.fetchone()
+    return f"{year}-{row[0]:06d}"
+
+
+# -- writes -----------------------------------------------------------------------------------------
+async def insert(
+    conn: aiosqlite.Connection,
+    new: NewSubmission,
+    *,
+    receipt_no: str,
+    token_hash: str,
+    now: str,
+    analysis: dict[str, Any] | None,
+) -> Submission:
+    a = analysis or {}
+    async with conn.execute(
+        "INSERT INTO submissions (receipt_no, channel, client_key, text, place, lat, lon, contact,"
+        " line_user_id, consent, status, suggested_section, suggestion_json, pii_json, masked_text, terms,"
+        " status_token_hash, received_at, updated_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'received', ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+        (
+            receipt_no,
+            str(new.channel),
+            new.client_key,
+            new.text,
+            new.place,
+            new.lat,
+            new.lon,
+            new.contact,
+            new.line_user_id,
+            int(new.consent),
+            a.get("section"),
+            dumps({k: a[k] for k in ("top", "reasons", "confident") if k in a}),
+            dumps(a.get("pii", [])),
+            a.get("masked"),
+            " ".join(a.get("terms", [])),
+            token_hash,
+            now,
+            now,
+        ),
+    ) as cur:
+        row = await cur.fetchone()
+    sub_id = int(row[0])
+    if a.get("terms"):
+        await conn.execute("INSERT INTO staff_fts (rowid, terms) VALUES (?, ?)", (sub_id, " ".join(a["terms"])))
+    sub = await by_id(conn, sub_id)
+    assert sub is not None
+    return sub
+
+
+async def update_fields(conn: aiosqlite.Connection, sub_id: int, fields: dict[str, Any]) -> None:
+    """Update plain columns. The workflow is the only caller that passes ``status``."""
+    if not fields:
+        return
+    allowed = {
+        "status", "section", "public_summary", "close_reason", "updated_at", "due_at", "answered_at",
+        "published_at", "masked_text", "suggested_section", "suggestion_json", "pii_json", "terms",
+    }
+    bad = set(fields) - allowed
+    if bad:
+        raise ValueError(f"not updatable: {sorted(bad)}")
+    cols = ", ".join(f"{k} = ?" for k in fields)
+    await conn.execute(f"UPDATE submissions SET {cols} WHERE id = ?", (*fields.values(), sub_id))
+
+
+async def set_public_terms(conn: aiosqlite.Connection, sub_id: int, terms: Iterable[str] | None) -> None:
+    """Index (or, with None, un-index) what the public may search for one published item."""
+    await conn.execute("DELETE FROM public_fts WHERE rowid = ?", (sub_id,))
+    if terms:
+        await conn.execute("INSERT INTO public_fts (rowid, terms) VALUES (?, ?)", (sub_id, " ".join(terms)))
+
+
+async def add_event(
+    conn: aiosqlite.Connection,
+    sub_id: int,
+    *,
+    at: str,
+    actor: str,
+    action: str,
+    from_status: str | None = None,
+    to_status: str | None = None,
+    note: str = "",
+) -> None:
+    await conn.execute(
+        "INSERT INTO events (submission_id, at, actor, action, from_status, to_status, note)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (sub_id, at, actor, action, from_status, to_status, note),
+    )
+
+
+async def upsert_answer(
+    conn: aiosqlite.Connection, sub_id: int, *, body: str, state: str, author: str, now: str
+) -> None:
+    await conn.execute(
+        "INSERT INTO answers (submission_id, body, state, author, created_at, updated_at)"
+        " VALUES (?, ?, ?, ?, ?, ?)"
+        " ON CONFLICT (submission_id) DO UPDATE SET body = excluded.body, state = excluded.state,"
+        " author = excluded.author, approver = NULL, updated_at = excluded.updated_at",
+        (sub_id, body, state, author, now, now),
+    )
+
+
+async def set_answer_state(
+    conn: aiosqlite.Connection, sub_id: int, *, state: str, approver: str | None, now: str
+) -> None:
+    await conn.execute(
+        "UPDATE answers SET state = ?, approver = ?, updated_at = ? WHERE submission_id = ?",
+        (state, approver, now, sub_id),
+    )
+
+
+# -- reads ------------------------------------------------------------------------------------------
+async def by_id(conn: aiosqlite.Connection, sub_id: int) -> Submission | None:
+    return await _one(conn, "id = ?", (sub_id,))
+
+
+async def by_receipt(conn: aiosqlite.Connection, receipt_no: str) -> Submission | None:
+    return await _one(conn, "receipt_no = ?", (receipt_no,))
+
+
+async def by_token_hash(conn: aiosqlite.Connection, token_hash: str) -> Submission | None:
+    return await _one(conn, "status_token_hash = ?", (token_hash,))
+
+
+async def by_client_key(conn: aiosqlite.Connection, client_key: str) -> Submission | None:
+    return await _one(conn, "client_key = ?", (client_key,))
+
+
+async def answer_for(conn: aiosqlite.Connection, sub_id: int) -> Answer | None:
+    async with conn.execute(
+        "SELECT submission_id, body, state, author, approver, created_at, updated_at"
+        " FROM answers WHERE submission_id = ?",
+        (sub_id,),
+    ) as cur:
+        row = await cur.fetchone()
+    return Answer(**dict(row)) if row else None
+
+
+async def events_for(conn: aiosqlite.Connection, sub_id: int) -> list[Event]:
+    async with conn.execute(
+        "SELECT id, submission_id, at, actor, action, from_status, to_status, note"
+        " FROM events WHERE submission_id = ? ORDER BY id",
+        (sub_id,),
+    ) as cur:
+        return [Event(**dict(r)) for r in await cur.fetchall()]
+
+
+def fts_query(terms: Sequence[str]) -> str:
+    """An FTS5 MATCH expression that ANDs the given terms, each quoted (no operator injection)."""
+    return " ".join('"' + t.replace('"', '""') + '"' for t in terms if t.strip())
+
+
+async def list_for_staff(
+    conn: aiosqlite.Connection,
+    *,
+    sections: Sequence[str] | None,
+    status: str | None = None,
+    terms: Sequence[str] | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> tuple[list[Submission], int]:
+    """Queue listing. ``sections=None`` means every section (approvers); a staff member passes theirs."""
+    where: list[str] = []
+    params: list[Any] = []
+    if sections is not None:
+        if not sections:
+            return [], 0
+        where.append(f"section IN ({', '.join('?' * len(sections))})")
+        params.extend(sections)
+    if status:
+        where.append("status = ?")
+        params.append(status)
+    if terms:
+        q = fts_query(terms)
+        if q:
+            where.append("id IN (SELECT rowid FROM staff_fts WHERE staff_fts MATCH ?)")
+            params.append(q)
+    clause = f"WHERE {' AND '.join(where)}" if where else ""
+    async with conn.execute(f"SELECT COUNT(*) FROM submissions {clause}", params) as cur:
+        total = int((await cur.fetchone())[0])
+    async with conn.execute(
+        f"SELECT {_COLUMNS} FROM submissions {clause} ORDER BY id DESC LIMIT ? OFFSET ?",
+        (*params, limit, offset),
+    ) as cur:
+        rows = await cur.fetchall()
+    return [_submission(r) for r in rows], total
+
+
+async def list_published(
+    conn: aiosqlite.Connection,
+    *,
+    section: str | None = None,
+    terms: Sequence[str] | None = None,
+    limit: int = 20,
+    offset: int = 0,
+) -> tuple[list[tuple[Submission, Answer | None]], int]:
+    """The notice board: published items only, newest publication first, with their answers."""
+    where = ["s.status = 'published'"]
+    params: list[Any] = []
+    if section:
+        where.append("s.section = ?")
+        params.append(section)
+    if terms:
+        q = fts_query(terms)
+        if q:
+            where.append("s.id IN (SELECT rowid FROM public_fts WHERE public_fts MATCH ?)")
+            params.append(q)
+    clause = " AND ".join(where)
+    async with conn.execute(f"SELECT COUNT(*) FROM submissions s WHERE {clause}", params) as cur:
+        total = int((await cur.fetchone())[0])
+    cols = ", ".join(f"s.{c.strip()}" for c in _COLUMNS.split(","))
+    async with conn.execute(
+        f"SELECT {cols}, a.body AS a_body, a.state AS a_state, a.author AS a_author, a.approver AS a_approver,"
+        " a.created_at AS a_created, a.updated_at AS a_updated"
+        f" FROM submissions s LEFT JOIN answers a ON a.submission_id = s.id WHERE {clause}"
+        " ORDER BY s.published_at DESC, s.id DESC LIMIT ? OFFSET ?",
+        (*params, limit, offset),
+    ) as cur:
+        rows = await cur.fetchall()
+    out: list[tuple[Submission, Answer | None]] = []
+    for r in rows:
+        ans = (
+            Answer(r["id"], r["a_body"], r["a_state"], r["a_author"], r["a_approver"], r["a_created"], r["a_updated"])
+            if r["a_body"] is not None
+            else None
+        )
+        out.append((_submission(r), ans))
+    return out, total
+
+
+async def iter_all(conn: aiosqlite.Connection, batch: int = 500):
+    """Every submission in id order (export), streamed in batches."""
+    last = 0
+    while True:
+        async with conn.execute(
+            f"SELECT {_COLUMNS} FROM submissions WHERE id > ? ORDER BY id LIMIT ?", (last, batch)
+        ) as cur:
+            rows = await cur.fetchall()
+        if not rows:
+            return
+        for r in rows:
+            yield _submission(r)
+        last = rows[-1]["id"]

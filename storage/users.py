@@ -1,0 +1,58 @@
+"""Staff users."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import aiosqlite
+
+from meyasubako.domain import Role, User
+from storage.errors import Conflict
+
+
+def _user(row: aiosqlite.Row) -> User:
+    return User(
+        id=row["id"],
+        name=row["name"],
+        role=Role(row["role"]),
+        section=row["section"],
+        active=bool(row["active"]),
+        password_hash=row["password_hash"],
+    )
+
+
+async def add(
+    conn: aiosqlite.Connection, *, name: str, password_hash: str, role: str, section: str | None, now: str
+) -> User:
+    try:
+        async with conn.execute(
+            "INSERT INTO users (name, password_hash, role, section, created_at) VALUES (?, ?, ?, ?, ?)"
+            " RETURNING id",
+            (name, password_hash, role, section, now),
+        ) as cur:
+            row = await cur.fetchone()
+    except sqlite3.IntegrityError as exc:
+        raise Conflict(str(exc)) from exc
+    user = await by_id(conn, int(row[0]))
+    assert user is not None
+    return user
+
+
+async def by_name(conn: aiosqlite.Connection, name: str) -> User | None:
+    async with conn.execute("SELECT * FROM users WHERE name = ?", (name,)) as cur:
+        row = await cur.fetchone()
+    return _user(row) if row else None
+
+
+async def by_id(conn: aiosqlite.Connection, user_id: int) -> User | None:
+    async with conn.execute("SELECT * FROM users WHERE id = ?", (user_id,)) as cur:
+        row = await cur.fetchone()
+    return _user(row) if row else None
+
+
+async def set_password_hash(conn: aiosqlite.Connection, user_id: int, password_hash: str) -> None:
+    await conn.execute("UPDATE users SET password_hash = ? WHERE id = ?", (password_hash, user_id))
+
+
+async def touch_login(conn: aiosqlite.Connection, user_id: int, now: str) -> None:
+    await conn.execute("UPDATE users SET last_login_at = ? WHERE id = ?", (now, user_id))

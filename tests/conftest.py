@@ -1,0 +1,94 @@
+"""Shared fixtures: real SQLite files under tmp_path, the real app through aiohttp's test client."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from meyasubako.app import create_app
+from meyasubako.settings import Settings
+
+SECRET = "test-secret-key-0123456789abcdef"
+PASSWORD = "correct horse battery"
+
+_CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+_FORM_ID = re.compile(r'name="form_id" value="([^"]+)"')
+
+
+def csrf_of(html: str) -> str:
+    m = _CSRF.search(html)
+    assert m, "page has no CSRF token"
+    return m.group(1)
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(db=str(tmp_path / "meyasubako.sqlite3"), secret_key=SECRET, rate_limit=0)
+
+
+ClientFactory = Callable[..., Awaitable[TestClient]]
+
+
+@pytest.fixture
+async def make_client(aiohttp_client) -> ClientFactory:  # type: ignore[no-untyped-def]
+    async def factory(settings: Settings) -> TestClient:
+        return await aiohttp_client(create_app(settings))
+
+    return factory
+
+
+@pytest.fixture
+async def client(make_client: ClientFactory, settings: Settings) -> TestClient:
+    return await make_client(settings)
+
+
+async def submit(client: TestClient, text: str, *, consent: str = "yes", place: str = "", contact: str = "",
+                 form_id: str | None = None) -> tuple[int, str]:
+    """Fill in the web form as a browser would; return (final status, final page html)."""
+    page = await client.get("/submit")
+    html = await page.text()
+    data = {"csrf_token": csrf_of(html), "form_id": form_id or _FORM_ID.search(html).group(1), "text": text,
+            "consent": consent, "place": place, "contact": contact}
+    resp = await client.post("/submit", data=data)
+    return resp.status, await resp.text()
+
+
+def receipt_of(html: str) -> str:
+    m = re.search(r"受付番号[:：]\s*(?:<strong>)?(\d{4}-\d{6})", html)
+    assert m, "no receipt number on the page"
+    return m.group(1)
+
+
+def status_link_of(html: str) -> str:
+    m = re.search(r'href="(?:https?://[^"/]+)?(/status/[^"]+)"', html)
+    assert m, "no status link on the page"
+    return m.group(1)
+
+
+async def add_user(app, name: str, role: str, section: str | None = None, password: str = PASSWORD):  # type: ignore[no-untyped-def]
+    from admin.auth import hash_password
+    from meyasubako import keys
+    from storage import users as users_db
+
+    async def job(conn):  # type: ignore[no-untyped-def]
+        return await users_db.add(conn, name=name, password_hash=hash_password(password), role=role,
+                                  section=section, now="2026-11-30T09:00:00+09:00")
+
+    return await app[keys.DB].write(job)
+
+
+async def login(client: TestClient, name: str, password: str = PASSWORD) -> None:
+    page = await client.get("/admin/login")
+    resp = await client.post("/admin/login", data={"csrf_token": csrf_of(await page.text()), "name": name,
+                                                    "password": password})
+    assert resp.status == 200 and "受付一覧" in await resp.text(), "login failed"
+
+
+async def admin_post(client: TestClient, receipt_no: str, action: str, data: dict[str, str]):  # type: ignore[no-untyped-def]
+    page = await client.get(f"/admin/items/{receipt_no}")
+    token = csrf_of(await page.text())
+    return await client.post(f"/admin/items/{receipt_no}/{action}", data={"csrf_token": token, **data})
