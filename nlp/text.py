@@ -76,6 +76,25 @@ def make_tokenizer() -> SudachiTokenizer:
     return Dictionary(dict="core").tokenizer()
 
 
+# Sudachi refuses inputs over ~49 KB of UTF-8; 4,000 characters stay below that even for emoji.
+_CHUNK = 4000
+
+
+def _chunks(text: str) -> list[tuple[int, int]]:
+    """Split long text at a sentence end or newline near every _CHUNK characters."""
+    out: list[tuple[int, int]] = []
+    start = 0
+    while start < len(text):
+        end = min(start + _CHUNK, len(text))
+        if end < len(text):
+            cut = max(text.rfind(c, start + _CHUNK // 2, end) for c in "。\n!?！？ ")
+            if cut > start:
+                end = cut + 1
+        out.append((start, end))
+        start = end
+    return out
+
+
 @dataclass(frozen=True, slots=True)
 class Token:
     """One Sudachi morpheme with offsets into the original text."""
@@ -125,6 +144,14 @@ class TextProcessor:
         if not text:
             return []
         norm = normalize(text)
+        if len(norm) <= _CHUNK:
+            return self._tokens(norm, 0)
+        out: list[Token] = []
+        for start, end in _chunks(norm):
+            out.extend(self._tokens(norm[start:end], start))
+        return out
+
+    def _tokens(self, norm: str, offset: int) -> list[Token]:
         out: list[Token] = []
         pos_cache = self._pos
         for m in self.tokenizer.tokenize(norm, SplitMode.C):
@@ -143,7 +170,7 @@ class TextProcessor:
                     content = False
                 elif len(surface) >= 3:
                     parts = self._split(m, key)
-            out.append(Token(surface, key, pos, m.begin(), m.end(), content, parts))
+            out.append(Token(surface, key, pos, m.begin() + offset, m.end() + offset, content, parts))
         return out
 
     def _split(self, m, key: str) -> tuple[str, ...]:  # m: sudachipy.Morpheme
