@@ -1,0 +1,283 @@
+"""PII detection and masking.
+
+Structured types (phone, email, postal_code, mynumber, account, plate, birthdate) are found by
+patterns over a *digit view* of the text: the length-preserving normalization of :mod:`nlp.text`
+(full-width digits → ASCII, dash variants → ``-``) plus ``ー`` between digits → ``-``. Because the
+view has the same length as the input, match offsets are offsets into the original text.
+
+Names come from Sudachi's 人名 tags plus context, addresses from a place name followed by a
+house-level block number (番地/号/``12-3``). What is *not* PII, on purpose (DESIGN.md): area-level
+places (町名, 丁目 without 番地), road numbers (国道36号), fiscal years (平成17年度), event dates,
+counts, and public officials named by title (秋元市長).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from .text import Token, normalize
+
+__all__ = ["PiiSpan", "PLACEHOLDERS", "PII_TYPES", "find_pii", "find_structured", "mask"]
+
+PLACEHOLDERS: dict[str, str] = {
+    "person": "〔氏名〕",
+    "phone": "〔電話番号〕",
+    "email": "〔メール〕",
+    "address": "〔住所〕",
+    "postal_code": "〔郵便番号〕",
+    "mynumber": "〔個人番号〕",
+    "plate": "〔車両番号〕",
+    "birthdate": "〔生年月日〕",
+    "account": "〔口座番号〕",
+}
+PII_TYPES = tuple(PLACEHOLDERS)
+
+
+@dataclass(frozen=True, slots=True)
+class PiiSpan:
+    """A PII span; ``start``/``end`` are Python str offsets into the original text."""
+
+    start: int
+    end: int
+    type: str
+
+
+_DIGIT_DASH = re.compile(r"(?<=\d)[ーｰ~〜～](?=\d)")
+
+_EMAIL = re.compile(r"[A-Za-z0-9][A-Za-z0-9._%+\-]*@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}")
+_SEP = r"(?:\s?-\s?|\s)"
+_PHONE = re.compile(
+    r"(?<![\d\-])(?:"
+    r"\(0\d{1,4}\)\s?\d{1,4}" + _SEP + r"?\d{3,4}"  # (011)889-2018, (06)6955-0172
+    r"|0\d{1,4}\s?\(\d{1,4}\)\s?\d{3,4}"  # 03(5555)0123
+    r"|0\d{1,4}" + _SEP + r"\d{1,4}" + _SEP + r"\d{3,4}"  # 090-1234-5678, 080 2718 3390
+    r"|0\d{9,10}"  # 09012345678
+    r"|\+81" + _SEP + r"?\d{1,4}" + _SEP + r"?\d{1,4}" + _SEP + r"?\d{3,4}"
+    r")(?![\d\-])"
+)
+_POSTAL = re.compile(r"〒\s?\d{3}\s?-?\s?\d{4}(?!\d)|(?<![\d\-.])\d{3}-\d{4}(?![\d\-])")
+_MYNUMBER = re.compile(r"(?<![\d\-])\d{4}[\s\-]?\d{4}[\s\-]?\d{4}(?![\d\-])")
+_ACCOUNT = re.compile(
+    r"(?:口座番号|口座|預金|普通|当座|貯金|総合|番号)[^\d\n。]{0,8}?(\d{7,8}|\d{5}-\d{7,8})(?![\d\-])"
+)
+_ACCOUNT_CONTEXT = re.compile(r"口座|預金|普通|当座|銀行|金庫|信金|ゆうちょ|支店|名義|振込|振替|引き?落")
+_PLATE = re.compile(
+    r"(?:なにわ|とちぎ|つくば|いわき|[一-龥々ヶ]{1,4})\s?\d{2,3}\s?[ぁ-んア-ン]\s?(?:\d{1,2}-\d{2}|\d{4}|[・.]{1,3}\d{1,3})(?![\d\-])"
+)
+_DATE = re.compile(
+    r"(?:(?:明治|大正|昭和|平成|令和)\s?(?:\d{1,2}|元)|(?:19|20)\d{2})\s?年\s?\d{1,2}\s?月\s?\d{1,2}\s?日"
+    r"|(?<![\d\-/.])(?:19|20)\d{2}[/.\-]\d{1,2}[/.\-]\d{1,2}(?![\d\-/.])"
+    r"|(?<![A-Za-z])[MTSHRmtshr]\s?\d{1,2}[/.]\d{1,2}[/.]\d{1,2}(?![\d/.])"
+)
+_BIRTH_AFTER = re.compile(r"\s?[)）]?\s?(?:生まれ|産まれ|生|誕生)")
+_BIRTH_BEFORE = re.compile(r"(?:生年月日|誕生日|生まれ|生)\s?(?:は|:|：|\(|（)?\s?$")
+
+# Address: optional place run + block with a house-level number.
+_N = r"(?:\d{1,4}|[一二三四五六七八九十]{1,3})"
+_BLOCK = re.compile(
+    r"(?:" + _N + r"\s?条\s?[東西南北]?\s?)?(?:" + _N + r"\s?丁目\s?)?"
+    r"\d{1,5}\s?(?:番地|番|-)\s?(?:の\s?)?\d{0,5}\s?(?:号|-\s?\d{1,5}(?:号)?)?"
+)
+_PLACE_CHAR = re.compile(r"[一-龥々〆ヶケァ-ヴー]")
+_PLACE_SUFFIX = "都道府県市区町村郡"
+_ADDRESS_LEAD = (
+    "現住所", "住所", "連絡先", "所在地", "自宅", "実家", "宛先", "場所", "送付先", "届け先", "私",
+)
+
+
+def _digit_view(text: str) -> str:
+    return _DIGIT_DASH.sub("-", normalize(text))
+
+
+def _digits(s: str) -> int:
+    return sum(c.isdigit() for c in s)
+
+
+def find_structured(text: str) -> list[PiiSpan]:
+    """Pattern-based PII (everything but person/address), possibly overlapping."""
+    v = _digit_view(text)
+    spans: list[PiiSpan] = []
+    add = spans.append
+    for m in _EMAIL.finditer(v):
+        add(PiiSpan(m.start(), m.end(), "email"))
+    for m in _PHONE.finditer(v):
+        s = m.group()
+        n = _digits(s) - (2 if s.startswith("+81") else 0)
+        if s.startswith("+81"):
+            n += 1
+        if n in (10, 11):
+            add(PiiSpan(m.start(), m.end(), "phone"))
+    for m in _POSTAL.finditer(v):
+        add(PiiSpan(m.start(), m.end(), "postal_code"))
+    for m in _MYNUMBER.finditer(v):
+        add(PiiSpan(m.start(), m.end(), "mynumber"))
+    for m in _ACCOUNT.finditer(v):
+        window = v[max(0, m.start() - 20) : m.start(1)]
+        if _ACCOUNT_CONTEXT.search(window):
+            add(PiiSpan(m.start(1), m.end(1), "account"))
+    for m in _PLATE.finditer(v):
+        add(PiiSpan(m.start(), m.end(), "plate"))
+    for m in _DATE.finditer(v):
+        after = v[m.end() : m.end() + 6]
+        before = v[max(0, m.start() - 12) : m.start()]
+        if _BIRTH_AFTER.match(after) or _BIRTH_BEFORE.search(before):
+            add(PiiSpan(m.start(), m.end(), "birthdate"))
+    return spans
+
+
+def _addresses(text: str, v: str, tokens: Sequence[Token]) -> list[PiiSpan]:
+    spans: list[PiiSpan] = []
+    place_ends = {t.end for t in tokens if t.is_place}
+    place_tokens = [t for t in tokens if t.is_place]
+    for m in _BLOCK.finditer(v):
+        block = m.group().rstrip()
+        if not block or not block[0].isdigit() and block[0] not in "一二三四五六七八九十":
+            continue
+        b_start, b_end = m.start(), m.start() + len(block)
+        if b_start > 0 and (v[b_start - 1].isdigit() or v[b_start - 1] in "-〒"):
+            continue
+        strong = "丁目" in block or "条" in block or "番地" in block or "号" in block
+        # Extend left over the place name (kanji/katakana, plus hiragana inside a 地名 token).
+        p = b_start
+        while p > 0:
+            c = v[p - 1]
+            if _PLACE_CHAR.match(c):
+                p -= 1
+                continue
+            inside_place = any(t.start < p <= t.end and t.start <= p - 1 for t in place_tokens)
+            if inside_place:
+                p -= 1
+                continue
+            break
+        place = v[p:b_start]
+        for lead in _ADDRESS_LEAD:
+            if place.startswith(lead) and len(place) > len(lead):
+                p += len(lead)
+                place = place[len(lead) :]
+                break
+        if place in ("国道", "県道", "道道", "府道", "都道", "市道", "区道", "町道", "村道"):
+            continue
+        placey = any(c in _PLACE_SUFFIX for c in place) or b_start in place_ends
+        if not place and not ("丁目" in block or "条" in block):
+            continue
+        if place and not (placey or strong):
+            continue
+        # "3丁目の公園" never reaches here (no house number); "2番" alone after a non-place is dropped.
+        if not strong and "-" not in block:
+            continue
+        spans.append(PiiSpan(p, b_end, "address"))
+    return spans
+
+
+_HONORIFIC = ("さん", "様", "さま", "サマ", "君", "くん", "ちゃん", "先生", "氏", "殿")
+_OFFICIAL = frozenset(
+    "市長 区長 町長 村長 知事 副市長 副区長 議員 市議 区議 県議 議長 大臣 首相 総理 総理大臣 長官 教育長 署長".split()
+)
+_INTRO_AFTER = ("と申します", "と申し", "といいます", "と言います", "です", "でございます", "まで", "宛")
+_INTRO_BEFORE = re.compile(
+    r"(?:私は|わたしは|名前は|氏名は?|名義は?|名義人は?|請求者は?|申請者は?|代表者?|担当者?の?|職員の?|"
+    r"担当の|連絡先は?|差出人|母の|父の|夫の|妻の|息子の|娘の|子の|祖母の|祖父の|母は|父は)\s?[:：]?\s?$"
+)
+_NEXT_IS_CONTACT = re.compile(r"\s?[(（]?\s?(?:0\d|\+81|[A-Za-z0-9._%+\-]+@)")
+
+
+def _persons(text: str, v: str, tokens: Sequence[Token], structured: list[PiiSpan]) -> list[PiiSpan]:
+    spans: list[PiiSpan] = []
+    i, n = 0, len(tokens)
+    contact_starts = {s.start for s in structured if s.type in ("phone", "email")}
+    while i < n:
+        t = tokens[i]
+        if not t.is_person:
+            # A place-like proper noun used as a name needs strong context (連絡は横山まで 070-…).
+            if t.pos[1] == "固有名詞" and _strong_name_context(v, tokens, i, contact_starts):
+                spans.append(PiiSpan(t.start, t.end, "person"))
+            i += 1
+            continue
+        j = i + 1
+        while j < n and tokens[j].is_person and tokens[j].start == tokens[j - 1].end:
+            j += 1
+        kinds = {tokens[k].pos[3] for k in range(i, j)}
+        # 姓 + a kana given name that Sudachi reads as a common noun (加藤ひなた).
+        if j < n and kinds == {"姓"} and tokens[j].pos[0] == "名詞" and tokens[j].start == tokens[j - 1].end:
+            nxt = tokens[j]
+            after = tokens[j + 1] if j + 1 < n else None
+            if (
+                2 <= len(nxt.surface) <= 4
+                and all("\u3041" <= c <= "\u30ff" for c in nxt.surface)
+                and (after is None or after.pos[0] in ("補助記号", "空白", "助詞", "助動詞") or after.surface in _HONORIFIC)
+            ):
+                j += 1
+                kinds.add("名")
+        start, end = tokens[i].start, tokens[j - 1].end
+        nxt_tok = tokens[j] if j < n else None
+        nxt_surface = nxt_tok.surface if nxt_tok else ""
+        rest = v[end : end + 12]
+        before = v[max(0, start - 12) : start]
+        if nxt_surface in _OFFICIAL:
+            i = j
+            continue
+        ok = ("姓" in kinds and "名" in kinds) or len(kinds & {"一般"}) and j - i >= 2
+        ok = ok or nxt_surface in _HONORIFIC or rest.startswith(_HONORIFIC)
+        ok = ok or rest.startswith(_INTRO_AFTER)
+        ok = ok or bool(_INTRO_BEFORE.search(before))
+        ok = ok or bool(_NEXT_IS_CONTACT.match(rest))
+        ok = ok or any(end <= c <= end + 2 for c in contact_starts)
+        if ok and (end - start) >= 1:
+            spans.append(PiiSpan(start, end, "person"))
+        i = j
+    return spans
+
+
+def _strong_name_context(v: str, tokens: Sequence[Token], i: int, contact_starts: set[int]) -> bool:
+    t = tokens[i]
+    nxt = tokens[i + 1].surface if i + 1 < len(tokens) else ""
+    if nxt in ("さん", "様", "さま", "くん", "ちゃん", "氏"):
+        return True
+    rest = v[t.end : t.end + 12]
+    if rest.startswith(("と申します", "と申し", "といいます", "と言います")):
+        return True
+    if rest.startswith(("まで", "です", "宛")) and any(t.end + 2 <= c <= t.end + 5 for c in contact_starts):
+        return True
+    return bool(re.search(r"(?:私は|わたしは|名前は|氏名は?)\s?$", v[max(0, t.start - 8) : t.start]))
+
+
+_PRIORITY = {
+    "email": 0, "mynumber": 1, "phone": 2, "postal_code": 3, "account": 4,
+    "plate": 5, "birthdate": 6, "address": 7, "person": 8,
+}
+
+
+def _resolve(spans: list[PiiSpan]) -> list[PiiSpan]:
+    """Drop overlaps: longer span wins, ties by type priority; result sorted by start."""
+    ordered = sorted(spans, key=lambda s: (-(s.end - s.start), _PRIORITY[s.type], s.start))
+    taken: list[PiiSpan] = []
+    for s in ordered:
+        if all(s.end <= o.start or s.start >= o.end for o in taken):
+            taken.append(s)
+    return sorted(taken, key=lambda s: s.start)
+
+
+def find_pii(text: str, tokens: Sequence[Token]) -> list[PiiSpan]:
+    """All PII spans of ``text`` (non-overlapping, sorted). ``tokens`` from :class:`nlp.text.TextProcessor`."""
+    if not text:
+        return []
+    v = _digit_view(text)
+    structured = find_structured(text)
+    spans = structured + _addresses(text, v, tokens) + _persons(text, v, tokens, structured)
+    return _resolve(spans)
+
+
+def mask(text: str, spans: Sequence[PiiSpan]) -> str:
+    """Replace each span by its typed placeholder (spans may come unsorted; overlaps are resolved)."""
+    out: list[str] = []
+    pos = 0
+    for s in _resolve(list(spans)):
+        if s.start < pos:
+            continue
+        out.append(text[pos : s.start])
+        out.append(PLACEHOLDERS.get(s.type, "〔個人情報〕"))
+        pos = s.end
+    out.append(text[pos:])
+    return "".join(out)

@@ -1,0 +1,245 @@
+"""Routing: shipped vocabulary (cold start) combined with a model learned from staff routing.
+
+Cold start: each section of the catalog carries a ``vocabulary`` mapping of everyday words to a
+weight (1 = hint, 2 = typical, 3 = decisive, up to 5 for "this is never ours" cues in ``other``).
+The catalog's ``scope`` phrases are added at weight 2 so a city can steer routing by editing
+scopes alone. Vocabulary entries are tokenized with the same Sudachi pipeline as residents' text,
+so 子ども/子供, ノラ猫/野良猫 and ゴミ/ごみ match alike; entries that are several tokens long
+(自転車置き場, 職員の態度) are matched as token sequences.
+
+Learning: :func:`train_model` counts, per term, in which sections staff put the submissions
+containing it. For each term the combined weight is an interpolation
+
+    w(t, s) = (1 - γ_t) · vocabulary(t, s) + γ_t · L · lift(s | t),    γ_t = c_t / (c_t + K)
+
+where c_t is the number of routed submissions containing t. A term seen in few items barely
+moves; a term a city uses every week ends up with the weights staff gave it — the city's own
+vocabulary wins over time, and a re-routed term moves the prediction. Training is a pure
+function of term lists (no tokenizer), so it can run on any thread; :class:`Router` swaps the
+compiled table in one assignment.
+
+Scores become probabilities with a softmax; when the best one is weak the item goes to 広聴
+(``service``) instead of guessing, and an item with no evidence at all (テスト, あああ) is
+``other`` (意味のない投稿).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from .text import Token
+
+__all__ = ["LearnedModel", "Router", "RouteResult", "train_model"]
+
+LEARN_K = 4.0  # observations at which the learned weights count as much as the vocabulary
+LEARN_SCALE = 3.0  # weight of a term that always lands in one section
+MIN_COUNT = 2  # a term seen once teaches nothing
+SOFTMAX_BETA = 0.8
+MIN_PROB = 0.30  # below this the item goes to triage
+MIN_EVIDENCE = 2.0
+
+
+@dataclass(frozen=True)
+class LearnedModel:
+    """Per-term section counts from staff-routed submissions (immutable; build with train_model)."""
+
+    counts: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
+    displays: Mapping[str, str] = field(default_factory=dict)
+    n_examples: int = 0
+
+    def weights(self, sections: Sequence[str]) -> dict[str, dict[str, float]]:
+        """term → {section: learned weight} with γ_t folded in as (γ_t, weights)."""
+        k = len(sections)
+        out: dict[str, dict[str, float]] = {}
+        for term, by_sec in self.counts.items():
+            total = sum(by_sec.values())
+            if total < MIN_COUNT:
+                continue
+            w: dict[str, float] = {}
+            for s, c in by_sec.items():
+                p = (c + 0.1) / (total + 0.1 * k)
+                lift = max(0.0, p - 1.0 / k) * k / (k - 1)
+                if lift > 0:
+                    w[s] = LEARN_SCALE * lift
+            out[term] = w
+        return out
+
+
+def train_model(examples: Iterable[tuple[Sequence[str], str]], displays: Mapping[str, str] | None = None) -> LearnedModel:
+    """Count, per distinct term of each example, the section staff chose. Pure and thread-safe."""
+    counts: dict[str, dict[str, int]] = {}
+    n = 0
+    for terms, section in examples:
+        n += 1
+        for t in set(terms):
+            by = counts.setdefault(t, {})
+            by[section] = by.get(section, 0) + 1
+    return LearnedModel(counts=counts, displays=dict(displays or {}), n_examples=n)
+
+
+@dataclass(frozen=True)
+class RouteResult:
+    section: str
+    top: list[tuple[str, float]]
+    reasons: list[str]
+    confident: bool
+    scores: dict[str, float]
+
+
+@dataclass
+class _Table:
+    unigram: dict[str, tuple[tuple[int, float], ...]]
+    phrases: dict[str, list[tuple[tuple[str, ...], tuple[tuple[int, float], ...]]]]
+    display: dict[str, str]
+
+
+class Router:
+    """Vocabulary + learned routing over Sudachi tokens."""
+
+    def __init__(
+        self,
+        sections: Sequence[Mapping[str, object]],
+        keys_of: Callable[[str], list[str]],
+    ) -> None:
+        self.ids: list[str] = [str(s["id"]) for s in sections]
+        self._index = {sid: i for i, sid in enumerate(self.ids)}
+        # vocabulary: key-sequence → {section index: weight}; display text per key sequence
+        self._vocab: dict[tuple[str, ...], dict[int, float]] = {}
+        self._vocab_display: dict[tuple[str, ...], str] = {}
+        for i, sec in enumerate(sections):
+            entries: dict[str, float] = {}
+            scope = str(sec.get("scope", ""))
+            for phrase in scope.replace("・", "、").replace("(", "、").replace(")", "、").split("、"):
+                phrase = phrase.strip()
+                if phrase and len(phrase) <= 12:
+                    entries[phrase] = 2.0
+            vocab = sec.get("vocabulary") or {}
+            if not isinstance(vocab, Mapping):
+                raise ValueError(f"section {sec['id']}: vocabulary must be a mapping of term to weight")
+            for term, weight in vocab.items():
+                entries[str(term)] = float(weight)
+            for term, weight in entries.items():
+                # Tokenized alone and followed by a particle: Sudachi reads 一時預かり differently
+                # at the end of input (預かる) than inside a sentence (預かり); register both.
+                in_context = keys_of(term + "が")
+                if in_context and in_context[-1] == "ガ":
+                    in_context = in_context[:-1]
+                for keys in {tuple(keys_of(term)), tuple(in_context)}:
+                    if not keys:
+                        continue
+                    slot = self._vocab.setdefault(keys, {})
+                    slot[i] = max(slot.get(i, 0.0), weight)
+                    self._vocab_display.setdefault(keys, term)
+        self._fallback_order = sorted(
+            range(len(self.ids)), key=lambda i: (self.ids[i] not in ("other", "service"), self.ids[i] != "other", i)
+        )
+        self._table = self._compile(None)
+
+    # -- model handling -------------------------------------------------------------------------
+    def use_model(self, model: LearnedModel | None) -> None:
+        """Swap the compiled table in one assignment (readers see the old or the new one)."""
+        self._table = self._compile(model)
+
+    def _compile(self, model: LearnedModel | None) -> _Table:
+        learned = model.weights(self.ids) if model is not None else {}
+        counts = model.counts if model is not None else {}
+        merged: dict[tuple[str, ...], dict[int, float]] = {k: dict(v) for k, v in self._vocab.items()}
+        display = {k: d for k, d in self._vocab_display.items()}
+        for term, w in learned.items():
+            c = sum(counts[term].values())
+            gamma = c / (c + LEARN_K)
+            key = (term,)
+            slot = merged.setdefault(key, {})
+            for i in list(slot):
+                slot[i] *= 1.0 - gamma
+            for sid, lw in w.items():
+                if sid in self._index:
+                    i = self._index[sid]
+                    slot[i] = slot.get(i, 0.0) + gamma * lw
+            if model is not None:
+                display.setdefault(key, model.displays.get(term, term))
+        unigram: dict[str, tuple[tuple[int, float], ...]] = {}
+        phrases: dict[str, list[tuple[tuple[str, ...], tuple[tuple[int, float], ...]]]] = {}
+        shown: dict[str, str] = {}
+        for keys, slot in merged.items():
+            pairs = tuple(sorted((i, w) for i, w in slot.items() if w > 0.01))
+            if not pairs:
+                continue
+            name = "".join(keys)
+            shown[name] = display.get(keys, name)
+            if len(keys) == 1:
+                unigram[keys[0]] = pairs
+            else:
+                phrases.setdefault(keys[0], []).append((keys, pairs))
+        return _Table(unigram, phrases, shown)
+
+    # -- routing -------------------------------------------------------------------------------
+    def route(self, tokens: Sequence[Token]) -> RouteResult:
+        table = self._table
+        n = len(self.ids)
+        scores = [0.0] * n
+        contrib: dict[str, list[float]] = {}
+        seen: set[str] = set()
+        surfaces: dict[str, str] = {}
+        keys = [t.key for t in tokens]
+        unigram, phrases = table.unigram, table.phrases
+
+        def hit(name: str, pairs: tuple[tuple[int, float], ...], surface: str) -> None:
+            if name in seen:
+                return
+            seen.add(name)
+            surfaces.setdefault(name, surface)
+            c = contrib.setdefault(name, [0.0] * n)
+            for i, w in pairs:
+                scores[i] += w
+                c[i] += w
+
+        for idx, t in enumerate(tokens):
+            k = t.key
+            cand = phrases.get(k)
+            if cand:
+                for seq, pairs in cand:
+                    end = idx + len(seq)
+                    if tuple(keys[idx:end]) == seq:
+                        hit("".join(seq), pairs, "".join(x.surface for x in tokens[idx:end]))
+            if t.content:
+                pairs = unigram.get(k)
+                if pairs:
+                    hit(k, pairs, t.surface)
+                for part in t.parts:
+                    pairs = unigram.get(part)
+                    if pairs:
+                        hit(part, pairs, part)
+        return self._decide(scores, contrib, surfaces, tokens)
+
+    def _decide(
+        self,
+        scores: list[float],
+        contrib: dict[str, list[float]],
+        surfaces: dict[str, str],
+        tokens: Sequence[Token],
+    ) -> RouteResult:
+        n = len(self.ids)
+        best = max(scores) if scores else 0.0
+        exps = [math.exp(SOFTMAX_BETA * (s - best)) for s in scores]
+        z = sum(exps)
+        probs = [e / z for e in exps]
+        order = sorted(range(n), key=lambda i: (-scores[i], self._fallback_order.index(i)))
+        top = [(self.ids[i], round(probs[i], 6)) for i in order[:3]]
+        win = order[0]
+        reasons: list[str] = []
+        if best > 0:
+            ranked = sorted(
+                ((c[win], name) for name, c in contrib.items() if c[win] > 0), key=lambda x: (-x[0], x[1])
+            )
+            reasons = [self._table.display.get(name, surfaces.get(name, name)) for _, name in ranked[:5]]
+        confident = best >= MIN_EVIDENCE and probs[win] >= MIN_PROB
+        if best <= 0:
+            section = "other" if "other" in self._index else self.ids[order[0]]
+        elif confident:
+            section = self.ids[win]
+        else:
+            section = "service" if "service" in self._index else self.ids[win]
+        return RouteResult(section, top, reasons, confident, {self.ids[i]: scores[i] for i in range(n)})
