@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import base64
 import hashlib
 import logging
 from collections.abc import AsyncIterator
@@ -28,8 +27,9 @@ log = logging.getLogger("meyasubako.app")
 
 
 def _session_key(secret: str) -> bytes:
-    # Fernet wants 32 url-safe base64 bytes; derive them so the operator manages one secret only.
-    return base64.urlsafe_b64encode(hashlib.sha256(("session:" + secret).encode()).digest())
+    # Fernet wants 32 bytes (aiohttp-session base64-encodes raw bytes itself); derive them from the
+    # one secret so the operator manages a single key.
+    return hashlib.sha256(("session:" + secret).encode()).digest()
 
 
 async def reload_sections(app: web.Application) -> None:
