@@ -29,7 +29,7 @@ import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from .text import Token
+from .text import Lexeme, Token
 
 __all__ = ["LearnedModel", "Router", "RouteResult", "train_model"]
 
@@ -132,9 +132,11 @@ class Router:
                     slot = self._vocab.setdefault(keys, {})
                     slot[i] = max(slot.get(i, 0.0), weight)
                     self._vocab_display.setdefault(keys, term)
-        self._fallback_order = sorted(
+        # Tie order: with no evidence "other" then "service" come first, then catalog order.
+        fallback = sorted(
             range(len(self.ids)), key=lambda i: (self.ids[i] not in ("other", "service"), self.ids[i] != "other", i)
         )
+        self._rank = [fallback.index(i) for i in range(len(self.ids))]
         self._table = self._compile(None)
 
     # -- model handling -------------------------------------------------------------------------
@@ -176,68 +178,69 @@ class Router:
         return _Table(unigram, phrases, shown)
 
     # -- routing -------------------------------------------------------------------------------
-    def route(self, tokens: Sequence[Token]) -> RouteResult:
+    def route(self, tokens: Sequence[Lexeme] | Sequence[Token]) -> RouteResult:
         table = self._table
-        n = len(self.ids)
-        scores = [0.0] * n
-        contrib: dict[str, list[float]] = {}
-        seen: set[str] = set()
+        scores = [0.0] * len(self.ids)
+        hits: dict[str, tuple[tuple[int, float], ...]] = {}  # matched term → its weights (once per term)
         surfaces: dict[str, str] = {}
-        keys = [t.key for t in tokens]
         unigram, phrases = table.unigram, table.phrases
-
-        def hit(name: str, pairs: tuple[tuple[int, float], ...], surface: str) -> None:
-            if name in seen:
-                return
-            seen.add(name)
-            surfaces.setdefault(name, surface)
-            c = contrib.setdefault(name, [0.0] * n)
-            for i, w in pairs:
-                scores[i] += w
-                c[i] += w
-
+        keys: list[str] | None = None
         for idx, t in enumerate(tokens):
+            if not t.content:
+                continue
             k = t.key
             cand = phrases.get(k)
             if cand:
+                if keys is None:
+                    keys = [x.key for x in tokens]
                 for seq, pairs in cand:
                     end = idx + len(seq)
-                    if tuple(keys[idx:end]) == seq:
-                        hit("".join(seq), pairs, "".join(x.surface for x in tokens[idx:end]))
-            if t.content:
-                pairs = unigram.get(k)
-                if pairs:
-                    hit(k, pairs, t.surface)
-                for part in t.parts:
-                    pairs = unigram.get(part)
-                    if pairs:
-                        hit(part, pairs, part)
-        return self._decide(scores, contrib, surfaces, tokens)
+                    name = "".join(seq)
+                    if name not in hits and tuple(keys[idx:end]) == seq:
+                        hits[name] = pairs
+                        surfaces[name] = "".join(x.surface for x in tokens[idx:end])
+            pairs = unigram.get(k)
+            if pairs and k not in hits:
+                hits[k] = pairs
+                surfaces[k] = t.surface
+            for part in t.parts:
+                pairs = unigram.get(part)
+                if pairs and part not in hits:
+                    hits[part] = pairs
+                    surfaces[part] = part
+        for pairs in hits.values():
+            for i, w in pairs:
+                scores[i] += w
+        return self._decide(scores, hits, surfaces)
 
     def _decide(
         self,
         scores: list[float],
-        contrib: dict[str, list[float]],
+        hits: dict[str, tuple[tuple[int, float], ...]],
         surfaces: dict[str, str],
-        tokens: Sequence[Token],
     ) -> RouteResult:
         n = len(self.ids)
-        best = max(scores) if scores else 0.0
+        best = max(scores)
         exps = [math.exp(SOFTMAX_BETA * (s - best)) for s in scores]
         z = sum(exps)
-        probs = [e / z for e in exps]
-        order = sorted(range(n), key=lambda i: (-scores[i], self._fallback_order.index(i)))
-        top = [(self.ids[i], round(probs[i], 6)) for i in order[:3]]
+        rank = self._rank
+        order = sorted(range(n), key=lambda i: (-scores[i], rank[i]))
+        top = [(self.ids[i], round(exps[i] / z, 6)) for i in order[:3]]
         win = order[0]
+        p_win = exps[win] / z
         reasons: list[str] = []
         if best > 0:
-            ranked = sorted(
-                ((c[win], name) for name, c in contrib.items() if c[win] > 0), key=lambda x: (-x[0], x[1])
-            )
-            reasons = [self._table.display.get(name, surfaces.get(name, name)) for _, name in ranked[:5]]
-        confident = best >= MIN_EVIDENCE and probs[win] >= MIN_PROB
+            contrib: list[tuple[float, str]] = []
+            for name, pairs in hits.items():
+                for i, w in pairs:
+                    if i == win:
+                        contrib.append((-w, name))
+            contrib.sort()
+            display = self._table.display
+            reasons = [display.get(name) or surfaces.get(name, name) for _, name in contrib[:5]]
+        confident = best >= MIN_EVIDENCE and p_win >= MIN_PROB
         if best <= 0:
-            section = "other" if "other" in self._index else self.ids[order[0]]
+            section = "other" if "other" in self._index else self.ids[win]
         elif confident:
             section = self.ids[win]
         else:
