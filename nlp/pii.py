@@ -242,7 +242,34 @@ def _persons(v: str, tk: Tokenized, structured: list[PiiSpan]) -> list[PiiSpan]:
         )
         if ok:
             spans.append(PiiSpan(start, end, "person"))
+    if "まで" in v or "申し" in v or "いいます" in v or "言います" in v:
+        spans.extend(_common_noun_names(v, tk))
     return spans
+
+
+_SELF_INTRO = re.compile(r"と(?:申し|いいます|言います)|まで\s?[(（]?\s?(?=0\d|\+81|[A-Za-z0-9._%+\-]+@)")
+_NOT_A_NAME = frozenset("私 僕 俺 自分 わたし 役所 区役所 市役所 窓口 事務所 自宅 携帯 電話 下記 こちら 以下 家族 本人 担当".split())
+
+
+def _common_noun_names(v: str, tk: Tokenized) -> list[PiiSpan]:
+    """Names Sudachi reads as common nouns (小島, 林) in self-introductions or before a contact."""
+    ends = {tk.end(i): i for i in range(len(tk.lexemes))}
+    out = []
+    for m in _SELF_INTRO.finditer(v):
+        i = ends.get(m.start())
+        if i is None:
+            continue
+        x = tk.lexemes[i]
+        if (
+            x.pos[0] == "名詞"
+            and x.pos[1] in ("普通名詞", "固有名詞")
+            and x.tag != "person"
+            and 1 <= len(x.surface) <= 4
+            and x.surface not in _NOT_A_NAME
+            and all("\u3041" <= c <= "\u30ff" or "\u4e00" <= c <= "\u9fff" for c in x.surface)
+        ):
+            out.append(PiiSpan(tk.starts[i], tk.end(i), "person"))
+    return out
 
 
 _PLAIN_INTRO = re.compile(r"(?:私は|わたしは|名前は|氏名は?)\s?$")

@@ -33,7 +33,7 @@ from .text import Lexeme, Token
 
 __all__ = ["LearnedModel", "Router", "RouteResult", "train_model"]
 
-LEARN_K = 4.0  # observations at which the learned weights count as much as the vocabulary
+LEARN_K = 2.5  # observations at which the learned weights count as much as the vocabulary
 LEARN_SCALE = 3.0  # weight of a term that always lands in one section
 MIN_COUNT = 2  # a term seen once teaches nothing
 SOFTMAX_BETA = 0.8
