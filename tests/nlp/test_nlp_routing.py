@@ -207,3 +207,12 @@ def test_learning_on_dev_set_helps_on_dev_set(fresh_analyzer, dev_rows):
     fresh_analyzer.use_model(fresh_analyzer.train(train))
     warm = evaluate(fresh_analyzer, test_rows)["accuracy"]
     assert warm >= cold - 0.02
+
+
+def test_blind_heldout_cold_start_targets(analyzer):
+    """A second table written after the vocabulary was frozen (never used for tuning)."""
+    from nlp_heldout_blind import BLIND
+
+    r = evaluate(analyzer, [{"text": t, "section": s} for s, t in BLIND])
+    assert r["accuracy"] >= 0.85, r["confusions"]
+    assert r["top3"] >= 0.95
