@@ -98,6 +98,8 @@ def _digits(s: str) -> int:
 
 
 _ANY_DIGIT = re.compile(r"\d")
+_FOUR_DIGITS = re.compile(r"\d{4}")
+_PLATE_HINT = re.compile(r"\d\s?[ぁ-んア-ン]\s?[\d・.]")
 
 
 def find_structured(text: str, view: str | None = None) -> list[PiiSpan]:
@@ -117,16 +119,23 @@ def find_structured(text: str, view: str | None = None) -> list[PiiSpan]:
             n += 1
         if n in (10, 11):
             add(PiiSpan(m.start(), m.end(), "phone"))
-    for m in _POSTAL.finditer(v):
-        add(PiiSpan(m.start(), m.end(), "postal_code"))
-    for m in _MYNUMBER.finditer(v):
-        add(PiiSpan(m.start(), m.end(), "mynumber"))
-    for m in _ACCOUNT.finditer(v):
-        window = v[max(0, m.start() - 20) : m.start(1)]
-        if _ACCOUNT_CONTEXT.search(window):
-            add(PiiSpan(m.start(1), m.end(1), "account"))
-    for m in _PLATE.finditer(v):
-        add(PiiSpan(m.start(), m.end(), "plate"))
+    # Cheap substring guards skip patterns that cannot match (most submissions have few digits).
+    if "-" in v or "〒" in v:
+        for m in _POSTAL.finditer(v):
+            add(PiiSpan(m.start(), m.end(), "postal_code"))
+    if _FOUR_DIGITS.search(v):
+        for m in _MYNUMBER.finditer(v):
+            add(PiiSpan(m.start(), m.end(), "mynumber"))
+    if _ACCOUNT_CONTEXT.search(v):
+        for m in _ACCOUNT.finditer(v):
+            window = v[max(0, m.start() - 20) : m.start(1)]
+            if _ACCOUNT_CONTEXT.search(window):
+                add(PiiSpan(m.start(1), m.end(1), "account"))
+    if _PLATE_HINT.search(v):
+        for m in _PLATE.finditer(v):
+            add(PiiSpan(m.start(), m.end(), "plate"))
+    if "年" not in v and "/" not in v and "." not in v:
+        return spans
     for m in _DATE.finditer(v):
         after = v[m.end() : m.end() + 6]
         before = v[max(0, m.start() - 12) : m.start()]
@@ -139,8 +148,10 @@ def _addresses(v: str, tk: Tokenized) -> list[PiiSpan]:
     spans: list[PiiSpan] = []
     if not _ANY_DIGIT.search(v):
         return spans
+    if "-" not in v and "番" not in v:
+        return spans
     lex, starts = tk.lexemes, tk.starts
-    places = [(starts[i], tk.end(i)) for i in range(len(lex)) if lex[i].tag == "place"]
+    places = [(starts[i], starts[i] + len(x.surface)) for i, x in enumerate(lex) if x.tag == "place"]
     place_ends = {e for _, e in places}
     for m in _BLOCK.finditer(v):
         block = m.group().rstrip()
@@ -319,17 +330,25 @@ def find_pii(text: str, tokens: Tokenized | TextProcessor | SudachiTokenizer) ->
         tk = tokens.tokenize(text)
     else:
         tk = TextProcessor(tokens).tokenize(text)
-    v = _DIGIT_DASH.sub("-", tk.norm) if _ANY_DIGIT.search(tk.norm) else tk.norm
-    structured = find_structured(text, v)
-    spans = structured + _addresses(v, tk) + _persons(v, tk, structured)
+    if not _ANY_DIGIT.search(tk.norm):
+        # No digits: only e-mail (rarely) and names are possible.
+        v = tk.norm
+        spans = find_structured(text, v) if "@" in v else []
+        spans += _persons(v, tk, spans)
+    else:
+        v = _DIGIT_DASH.sub("-", tk.norm)
+        structured = find_structured(text, v)
+        spans = structured + _addresses(v, tk) + _persons(v, tk, structured)
     return _resolve(spans) if len(spans) > 1 else spans
 
 
 def mask(text: str, spans: Sequence[PiiSpan]) -> str:
     """Replace each span by its typed placeholder (spans may come unsorted; overlaps are resolved)."""
+    if not spans:
+        return text
     out: list[str] = []
     pos = 0
-    for s in _resolve(list(spans)):
+    for s in _resolve(list(spans)) if len(spans) > 1 else spans:
         if s.start < pos:
             continue
         out.append(text[pos : s.start])

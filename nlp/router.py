@@ -85,14 +85,15 @@ class RouteResult:
     top: list[tuple[str, float]]
     reasons: list[str]
     confident: bool
-    scores: dict[str, float]
+    scores: tuple[float, ...]  # raw evidence per section, catalog order
 
 
 @dataclass
 class _Table:
     unigram: dict[str, tuple[tuple[int, float], ...]]
-    phrases: dict[str, list[tuple[tuple[str, ...], tuple[tuple[int, float], ...]]]]
+    phrases: dict[str, list[tuple[tuple[str, ...], tuple[tuple[int, float], ...], str]]]
     display: dict[str, str]
+    memo: dict[str, tuple] = field(default_factory=dict)  # term → its unigram hits (per table)
 
 
 class Router:
@@ -137,6 +138,7 @@ class Router:
             range(len(self.ids)), key=lambda i: (self.ids[i] not in ("other", "service"), self.ids[i] != "other", i)
         )
         self._rank = [fallback.index(i) for i in range(len(self.ids))]
+        self._fallback = fallback
         self._table = self._compile(None)
 
     # -- model handling -------------------------------------------------------------------------
@@ -163,7 +165,7 @@ class Router:
             if model is not None:
                 display.setdefault(key, model.displays.get(term, term))
         unigram: dict[str, tuple[tuple[int, float], ...]] = {}
-        phrases: dict[str, list[tuple[tuple[str, ...], tuple[tuple[int, float], ...]]]] = {}
+        phrases: dict[str, list[tuple[tuple[str, ...], tuple[tuple[int, float], ...], str]]] = {}
         shown: dict[str, str] = {}
         for keys, slot in merged.items():
             pairs = tuple(sorted((i, w) for i, w in slot.items() if w > 0.01))
@@ -174,7 +176,7 @@ class Router:
             if len(keys) == 1:
                 unigram[keys[0]] = pairs
             else:
-                phrases.setdefault(keys[0], []).append((keys, pairs))
+                phrases.setdefault(keys[0], []).append((keys, pairs, name))
         return _Table(unigram, phrases, shown)
 
     # -- routing -------------------------------------------------------------------------------
@@ -183,7 +185,7 @@ class Router:
         scores = [0.0] * len(self.ids)
         hits: dict[str, tuple[tuple[int, float], ...]] = {}  # matched term → its weights (once per term)
         surfaces: dict[str, str] = {}
-        unigram, phrases = table.unigram, table.phrases
+        unigram, phrases, memo = table.unigram, table.phrases, table.memo
         keys: list[str] | None = None
         for idx, t in enumerate(tokens):
             if not t.content:
@@ -193,25 +195,32 @@ class Router:
             if cand:
                 if keys is None:
                     keys = [x.key for x in tokens]
-                for seq, pairs in cand:
+                for seq, pairs, name in cand:
                     end = idx + len(seq)
-                    name = "".join(seq)
                     if name not in hits and tuple(keys[idx:end]) == seq:
                         hits[name] = pairs
                         surfaces[name] = "".join(x.surface for x in tokens[idx:end])
-            pairs = unigram.get(k)
-            if pairs and k not in hits:
-                hits[k] = pairs
-                surfaces[k] = t.surface
-            for part in t.parts:
-                pairs = unigram.get(part)
-                if pairs and part not in hits:
-                    hits[part] = pairs
-                    surfaces[part] = part
+            found = memo.get(k)
+            if found is None:
+                found = self._unigram_hits(t, unigram)
+                memo[k] = found
+            for name, pairs in found:
+                if name not in hits:
+                    hits[name] = pairs
+                    surfaces[name] = t.surface if name == k else name
         for pairs in hits.values():
             for i, w in pairs:
                 scores[i] += w
         return self._decide(scores, hits, surfaces)
+
+    @staticmethod
+    def _unigram_hits(t: Lexeme | Token, unigram: Mapping[str, tuple[tuple[int, float], ...]]) -> tuple:
+        out = []
+        for name in (t.key, *t.parts):
+            pairs = unigram.get(name)
+            if pairs:
+                out.append((name, pairs))
+        return tuple(out)
 
     def _decide(
         self,
@@ -220,14 +229,20 @@ class Router:
         surfaces: dict[str, str],
     ) -> RouteResult:
         n = len(self.ids)
-        best = max(scores)
-        exps = [math.exp(SOFTMAX_BETA * (s - best)) for s in scores]
-        z = sum(exps)
+        # Most sections score 0: sort only the ones with evidence, fill up in the fixed tie order.
+        nz = [i for i in range(n) if scores[i] > 0]
         rank = self._rank
-        order = sorted(range(n), key=lambda i: (-scores[i], rank[i]))
-        top = [(self.ids[i], round(exps[i] / z, 6)) for i in order[:3]]
+        nz.sort(key=lambda i: (-scores[i], rank[i]))
+        best = scores[nz[0]] if nz else 0.0
+        order = nz[:3]
+        if len(order) < 3:
+            order += [i for i in self._fallback if scores[i] <= 0][: 3 - len(order)]
+        zero = math.exp(-SOFTMAX_BETA * best)
+        z = zero * (n - len(nz)) + sum(math.exp(SOFTMAX_BETA * (scores[i] - best)) for i in nz)
+        probs = [(math.exp(SOFTMAX_BETA * (scores[i] - best)) if scores[i] > 0 else zero) / z for i in order]
+        top = [(self.ids[i], round(p, 6)) for i, p in zip(order, probs, strict=True)]
         win = order[0]
-        p_win = exps[win] / z
+        p_win = probs[0]
         reasons: list[str] = []
         if best > 0:
             contrib: list[tuple[float, str]] = []
@@ -245,4 +260,4 @@ class Router:
             section = self.ids[win]
         else:
             section = "service" if "service" in self._index else self.ids[win]
-        return RouteResult(section, top, reasons, confident, {self.ids[i]: scores[i] for i in range(n)})
+        return RouteResult(section, top, reasons, confident, tuple(scores))
