@@ -2,6 +2,11 @@
 
 ``analyze`` tokenizes the text exactly once (Sudachi mode C, see :mod:`nlp.text`) and derives
 routing, PII and masking from the same tokens, which keeps the cost close to bare tokenization.
+
+Retraining without blocking requests: the app already stores ``terms(text)`` for search, so a
+background thread can call the pure :func:`nlp.train_model` on ``(terms, section)`` pairs (no
+tokenizer involved) and hand the result to ``use_model`` on the worker thread — a single
+assignment. ``Analyzer.train`` is the convenience form that tokenizes on the calling thread.
 """
 
 from __future__ import annotations

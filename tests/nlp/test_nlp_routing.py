@@ -216,3 +216,14 @@ def test_blind_heldout_cold_start_targets(analyzer):
     r = evaluate(analyzer, [{"text": t, "section": s} for s, t in BLIND])
     assert r["accuracy"] >= 0.85, r["confusions"]
     assert r["top3"] >= 0.95
+
+
+def test_train_model_from_stored_terms_matches_analyzer_train(fresh_analyzer):
+    """Background retraining path: pure train_model over stored terms, swapped in with use_model."""
+    from nlp import train_model
+
+    examples = [("ふれあい号が遅れている", "transport"), ("ふれあい号の路線", "transport")] * 3
+    via_terms = train_model([(fresh_analyzer.terms(t), s) for t, s in examples])
+    assert via_terms.counts == fresh_analyzer.train(examples).counts
+    fresh_analyzer.use_model(via_terms)
+    assert fresh_analyzer.analyze("ふれあい号の時刻").top[0][0] == "transport"
