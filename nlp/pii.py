@@ -80,7 +80,7 @@ _BIRTH_BEFORE = re.compile(r"(?:生年月日|誕生日|生まれ|生)\s?(?:は|:
 _N = r"(?:\d{1,4}|[一二三四五六七八九十]{1,3})"
 _BLOCK = re.compile(
     r"(?:" + _N + r"\s?条\s?[東西南北]?\s?)?(?:" + _N + r"\s?丁目\s?)?"
-    r"\d{1,5}\s?(?:番地|番|-)\s?(?:の\s?)?\d{0,5}\s?(?:号|-\s?\d{1,5}(?:号)?)?"
+    r"\d{1,5}\s?(?:番地|番|-)\s?(?:の\s?(?=\d))?\d{0,5}\s?(?:号|-\s?\d{1,5}(?:号)?)?"
 )
 _PLACE_CHAR = re.compile(r"[一-龥々〆ヶケァ-ヴー]")
 _PLACE_SUFFIX = "都道府県市区町村郡"
@@ -197,6 +197,7 @@ _HONORIFIC = ("さん", "様", "さま", "サマ", "君", "くん", "ちゃん",
 _OFFICIAL = frozenset(
     "市長 区長 町長 村長 知事 副市長 副区長 議員 市議 区議 県議 議長 大臣 首相 総理 総理大臣 長官 教育長 署長".split()
 )
+_OFFICIAL_BEFORE = re.compile("(?:" + "|".join(sorted(_OFFICIAL, key=len, reverse=True)) + r")の?\s?$")
 _INTRO_AFTER = ("と申します", "と申し", "といいます", "と言います", "です", "でございます", "まで", "宛")
 _INTRO_BEFORE = re.compile(
     r"(?:私は|わたしは|名前は|氏名は?|名義は?|名義人は?|請求者は?|申請者は?|代表者?|担当者?の?|職員の?|"
@@ -210,6 +211,7 @@ def _persons(v: str, tk: Tokenized, structured: list[PiiSpan]) -> list[PiiSpan]:
     lex, starts = tk.lexemes, tk.starts
     n = len(lex)
     contact_starts = {s.start for s in structured if s.type in ("phone", "email")}
+    contact_ends = {s.end for s in structured if s.type in ("phone", "email")}
     cands = [i for i, x in enumerate(lex) if x.tag and x.tag != "number"]
     skip_to = 0
     for i in cands:
@@ -239,8 +241,8 @@ def _persons(v: str, tk: Tokenized, structured: list[PiiSpan]) -> list[PiiSpan]:
         skip_to = j
         start, end = starts[i], tk.end(j - 1)
         nxt_surface = lex[j].surface if j < n else ""
-        if nxt_surface in _OFFICIAL:  # 秋元市長: a public official by title
-            continue
+        if nxt_surface in _OFFICIAL or _OFFICIAL_BEFORE.search(v[max(0, start - 6) : start]):
+            continue  # 秋元市長, 区長の田中さん: a public official by title
         rest = v[end : end + 12]
         ok = (
             ("姓" in kinds and "名" in kinds)
@@ -250,6 +252,7 @@ def _persons(v: str, tk: Tokenized, structured: list[PiiSpan]) -> list[PiiSpan]:
             or bool(_INTRO_BEFORE.search(v[max(0, start - 12) : start]))
             or bool(_NEXT_IS_CONTACT.match(rest))
             or any(end <= c <= end + 2 for c in contact_starts)
+            or any(c <= start <= c + 2 for c in contact_ends)
         )
         if ok:
             spans.append(PiiSpan(start, end, "person"))

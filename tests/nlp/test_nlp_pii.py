@@ -181,3 +181,18 @@ def test_spans_always_valid(analyzer, text):
         assert s.start >= last
         last = s.end
     assert isinstance(mask(text, spans), str)
+
+
+@pytest.mark.parametrize(
+    ("text", "masked"),
+    [
+        ("2丁目5番地の空き家", "〔住所〕の空き家"),
+        ("区長の田中さんに伝えて", "区長の田中さんに伝えて"),
+        ("連絡先 yamada@example.com 山田", "連絡先 〔メール〕 〔氏名〕"),
+        ("私、山本と申します。携帯は090-1234-5678(日中)です。", "私、〔氏名〕と申します。携帯は〔電話番号〕(日中)です。"),
+        ("札幌市中央区南3条西4丁目12-1のビル", "〔住所〕のビル"),
+        ("北区北24条西5丁目の交差点で事故", "北区北24条西5丁目の交差点で事故"),
+    ],
+)
+def test_masked_text(analyzer, text, masked):
+    assert analyzer.analyze(text).masked == masked
