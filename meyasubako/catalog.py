@@ -15,6 +15,8 @@ def load_sections(path: str | None = None) -> list[dict[str, Any]]:
     else:
         data = json.loads(resources.files("meyasubako").joinpath("data/sections.json").read_text(encoding="utf-8"))
     sections = data["sections"] if isinstance(data, dict) else data
+    if not sections:
+        raise ValueError("section catalog has no sections")
     ids = [s["id"] for s in sections]
     if len(set(ids)) != len(ids):
         raise ValueError(f"duplicate section ids in catalog: {ids}")

@@ -7,9 +7,9 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from meyasubako.commands import export, serve, user
+from meyasubako.commands import classify, eval, export, serve, user
 
-COMMANDS = [serve, user, export]
+COMMANDS = [serve, classify, eval, user, export]
 
 
 def setup_logging(level: int = logging.INFO) -> None:

@@ -7,17 +7,20 @@ from .analyzer import Analysis, Analyzer
 from .pii import PII_TYPES, PLACEHOLDERS, PiiSpan, find_pii, mask
 from .router import LearnedModel, train_model
 from .similarity import SimilarityIndex
-from .text import TextProcessor, make_tokenizer, normalize
+from .text import Lexeme, TextProcessor, Token, Tokenized, make_tokenizer, normalize
 
 __all__ = [
     "Analysis",
     "Analyzer",
     "LearnedModel",
+    "Lexeme",
     "PII_TYPES",
     "PLACEHOLDERS",
     "PiiSpan",
     "SimilarityIndex",
     "TextProcessor",
+    "Token",
+    "Tokenized",
     "find_pii",
     "make_tokenizer",
     "mask",

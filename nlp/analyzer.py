@@ -2,6 +2,11 @@
 
 ``analyze`` tokenizes the text exactly once (Sudachi mode C, see :mod:`nlp.text`) and derives
 routing, PII and masking from the same tokens, which keeps the cost close to bare tokenization.
+
+Retraining without blocking requests: the app already stores ``terms(text)`` for search, so a
+background thread can call the pure :func:`nlp.train_model` on ``(terms, section)`` pairs (no
+tokenizer involved) and hand the result to ``use_model`` on the worker thread — a single
+assignment. ``Analyzer.train`` is the convenience form that tokenizes on the calling thread.
 """
 
 from __future__ import annotations
@@ -41,12 +46,12 @@ class Analyzer:
         self._router = Router(sections, self._keys)
 
     def _keys(self, phrase: str) -> list[str]:
-        return [t.key for t in self._text.tokens(phrase) if t.pos[0] not in ("空白", "補助記号")]
+        return [x.key for x in self._text.tokenize(phrase).lexemes if x.pos[0] not in ("空白", "補助記号")]
 
     def analyze(self, text: str) -> Analysis:
-        tokens = self._text.tokens(text)
-        route = self._router.route(tokens)
-        spans = find_pii(text, tokens)
+        tk = self._text.tokenize(text)
+        route = self._router.route(tk.lexemes)
+        spans = find_pii(text, tk)
         return Analysis(
             section=route.section,
             top=route.top,
@@ -68,11 +73,11 @@ class Analyzer:
         for text, section in examples:
             if section not in known:
                 continue
-            tokens = self._text.tokens(text)
-            for t in tokens:
-                if t.content:
-                    displays.setdefault(t.key, t.surface)
-            prepared.append((TextProcessor.terms_of(tokens), section))
+            lexemes = self._text.tokenize(text).lexemes
+            for x in lexemes:
+                if x.content:
+                    displays.setdefault(x.key, x.surface)
+            prepared.append((TextProcessor.terms_of(lexemes), section))
         return train_model(prepared, displays)
 
     def use_model(self, model: LearnedModel | None) -> None:

@@ -17,7 +17,9 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from .text import Token, normalize
+from sudachipy import Tokenizer as SudachiTokenizer
+
+from .text import TextProcessor, Tokenized, normalize
 
 __all__ = ["PiiSpan", "PLACEHOLDERS", "PII_TYPES", "find_pii", "find_structured", "mask"]
 
@@ -78,7 +80,7 @@ _BIRTH_BEFORE = re.compile(r"(?:生年月日|誕生日|生まれ|生)\s?(?:は|:
 _N = r"(?:\d{1,4}|[一二三四五六七八九十]{1,3})"
 _BLOCK = re.compile(
     r"(?:" + _N + r"\s?条\s?[東西南北]?\s?)?(?:" + _N + r"\s?丁目\s?)?"
-    r"\d{1,5}\s?(?:番地|番|-)\s?(?:の\s?)?\d{0,5}\s?(?:号|-\s?\d{1,5}(?:号)?)?"
+    r"\d{1,5}\s?(?:番地|番|-)\s?(?:の\s?(?=\d))?\d{0,5}\s?(?:号|-\s?\d{1,5}(?:号)?)?"
 )
 _PLACE_CHAR = re.compile(r"[一-龥々〆ヶケァ-ヴー]")
 _PLACE_SUFFIX = "都道府県市区町村郡"
@@ -95,13 +97,21 @@ def _digits(s: str) -> int:
     return sum(c.isdigit() for c in s)
 
 
-def find_structured(text: str) -> list[PiiSpan]:
+_ANY_DIGIT = re.compile(r"\d")
+_FOUR_DIGITS = re.compile(r"\d{4}")
+_PLATE_HINT = re.compile(r"\d\s?[ぁ-んア-ン]\s?[\d・.]")
+
+
+def find_structured(text: str, view: str | None = None) -> list[PiiSpan]:
     """Pattern-based PII (everything but person/address), possibly overlapping."""
-    v = _digit_view(text)
+    v = _digit_view(text) if view is None else view
     spans: list[PiiSpan] = []
     add = spans.append
-    for m in _EMAIL.finditer(v):
-        add(PiiSpan(m.start(), m.end(), "email"))
+    if "@" in v:
+        for m in _EMAIL.finditer(v):
+            add(PiiSpan(m.start(), m.end(), "email"))
+    if not _ANY_DIGIT.search(v):
+        return spans
     for m in _PHONE.finditer(v):
         s = m.group()
         n = _digits(s) - (2 if s.startswith("+81") else 0)
@@ -109,16 +119,23 @@ def find_structured(text: str) -> list[PiiSpan]:
             n += 1
         if n in (10, 11):
             add(PiiSpan(m.start(), m.end(), "phone"))
-    for m in _POSTAL.finditer(v):
-        add(PiiSpan(m.start(), m.end(), "postal_code"))
-    for m in _MYNUMBER.finditer(v):
-        add(PiiSpan(m.start(), m.end(), "mynumber"))
-    for m in _ACCOUNT.finditer(v):
-        window = v[max(0, m.start() - 20) : m.start(1)]
-        if _ACCOUNT_CONTEXT.search(window):
-            add(PiiSpan(m.start(1), m.end(1), "account"))
-    for m in _PLATE.finditer(v):
-        add(PiiSpan(m.start(), m.end(), "plate"))
+    # Cheap substring guards skip patterns that cannot match (most submissions have few digits).
+    if "-" in v or "〒" in v:
+        for m in _POSTAL.finditer(v):
+            add(PiiSpan(m.start(), m.end(), "postal_code"))
+    if _FOUR_DIGITS.search(v):
+        for m in _MYNUMBER.finditer(v):
+            add(PiiSpan(m.start(), m.end(), "mynumber"))
+    if _ACCOUNT_CONTEXT.search(v):
+        for m in _ACCOUNT.finditer(v):
+            window = v[max(0, m.start() - 20) : m.start(1)]
+            if _ACCOUNT_CONTEXT.search(window):
+                add(PiiSpan(m.start(1), m.end(1), "account"))
+    if _PLATE_HINT.search(v):
+        for m in _PLATE.finditer(v):
+            add(PiiSpan(m.start(), m.end(), "plate"))
+    if "年" not in v and "/" not in v and "." not in v:
+        return spans
     for m in _DATE.finditer(v):
         after = v[m.end() : m.end() + 6]
         before = v[max(0, m.start() - 12) : m.start()]
@@ -127,10 +144,15 @@ def find_structured(text: str) -> list[PiiSpan]:
     return spans
 
 
-def _addresses(text: str, v: str, tokens: Sequence[Token]) -> list[PiiSpan]:
+def _addresses(v: str, tk: Tokenized) -> list[PiiSpan]:
     spans: list[PiiSpan] = []
-    place_ends = {t.end for t in tokens if t.is_place}
-    place_tokens = [t for t in tokens if t.is_place]
+    if not _ANY_DIGIT.search(v):
+        return spans
+    if "-" not in v and "番" not in v:
+        return spans
+    lex, starts = tk.lexemes, tk.starts
+    places = [(starts[i], starts[i] + len(x.surface)) for i, x in enumerate(lex) if x.tag == "place"]
+    place_ends = {e for _, e in places}
     for m in _BLOCK.finditer(v):
         block = m.group().rstrip()
         if not block or not block[0].isdigit() and block[0] not in "一二三四五六七八九十":
@@ -146,7 +168,7 @@ def _addresses(text: str, v: str, tokens: Sequence[Token]) -> list[PiiSpan]:
             if _PLACE_CHAR.match(c):
                 p -= 1
                 continue
-            inside_place = any(t.start < p <= t.end and t.start <= p - 1 for t in place_tokens)
+            inside_place = any(ps <= p - 1 < pe for ps, pe in places)
             if inside_place:
                 p -= 1
                 continue
@@ -175,6 +197,7 @@ _HONORIFIC = ("さん", "様", "さま", "サマ", "君", "くん", "ちゃん",
 _OFFICIAL = frozenset(
     "市長 区長 町長 村長 知事 副市長 副区長 議員 市議 区議 県議 議長 大臣 首相 総理 総理大臣 長官 教育長 署長".split()
 )
+_OFFICIAL_BEFORE = re.compile("(?:" + "|".join(sorted(_OFFICIAL, key=len, reverse=True)) + r")の?\s?$")
 _INTRO_AFTER = ("と申します", "と申し", "といいます", "と言います", "です", "でございます", "まで", "宛")
 _INTRO_BEFORE = re.compile(
     r"(?:私は|わたしは|名前は|氏名は?|名義は?|名義人は?|請求者は?|申請者は?|代表者?|担当者?の?|職員の?|"
@@ -183,64 +206,101 @@ _INTRO_BEFORE = re.compile(
 _NEXT_IS_CONTACT = re.compile(r"\s?[(（]?\s?(?:0\d|\+81|[A-Za-z0-9._%+\-]+@)")
 
 
-def _persons(text: str, v: str, tokens: Sequence[Token], structured: list[PiiSpan]) -> list[PiiSpan]:
+def _persons(v: str, tk: Tokenized, structured: list[PiiSpan]) -> list[PiiSpan]:
     spans: list[PiiSpan] = []
-    i, n = 0, len(tokens)
+    lex, starts = tk.lexemes, tk.starts
+    n = len(lex)
     contact_starts = {s.start for s in structured if s.type in ("phone", "email")}
-    while i < n:
-        t = tokens[i]
-        if not t.is_person:
+    contact_ends = {s.end for s in structured if s.type in ("phone", "email")}
+    cands = [i for i, x in enumerate(lex) if x.tag and x.tag != "number"]
+    skip_to = 0
+    for i in cands:
+        if i < skip_to:
+            continue
+        t = lex[i]
+        if t.tag != "person":
             # A place-like proper noun used as a name needs strong context (連絡は横山まで 070-…).
-            if t.pos[1] == "固有名詞" and _strong_name_context(v, tokens, i, contact_starts):
-                spans.append(PiiSpan(t.start, t.end, "person"))
-            i += 1
+            if _strong_name_context(v, tk, i, contact_starts):
+                spans.append(PiiSpan(starts[i], tk.end(i), "person"))
             continue
         j = i + 1
-        while j < n and tokens[j].is_person and tokens[j].start == tokens[j - 1].end:
+        while j < n and lex[j].tag == "person":
             j += 1
-        kinds = {tokens[k].pos[3] for k in range(i, j)}
+        kinds = {lex[k].pos[3] for k in range(i, j)}
         # 姓 + a kana given name that Sudachi reads as a common noun (加藤ひなた).
-        if j < n and kinds == {"姓"} and tokens[j].pos[0] == "名詞" and tokens[j].start == tokens[j - 1].end:
-            nxt = tokens[j]
-            after = tokens[j + 1] if j + 1 < n else None
+        if j < n and kinds == {"姓"} and lex[j].pos[0] == "名詞":
+            nxt = lex[j].surface
+            after = lex[j + 1] if j + 1 < n else None
             if (
-                2 <= len(nxt.surface) <= 4
-                and all("\u3041" <= c <= "\u30ff" for c in nxt.surface)
+                2 <= len(nxt) <= 4
+                and all("\u3041" <= c <= "\u30ff" for c in nxt)
                 and (after is None or after.pos[0] in ("補助記号", "空白", "助詞", "助動詞") or after.surface in _HONORIFIC)
             ):
                 j += 1
                 kinds.add("名")
-        start, end = tokens[i].start, tokens[j - 1].end
-        nxt_tok = tokens[j] if j < n else None
-        nxt_surface = nxt_tok.surface if nxt_tok else ""
+        skip_to = j
+        start, end = starts[i], tk.end(j - 1)
+        nxt_surface = lex[j].surface if j < n else ""
+        if nxt_surface in _OFFICIAL or _OFFICIAL_BEFORE.search(v[max(0, start - 6) : start]):
+            continue  # 秋元市長, 区長の田中さん: a public official by title
         rest = v[end : end + 12]
-        before = v[max(0, start - 12) : start]
-        if nxt_surface in _OFFICIAL:
-            i = j
-            continue
-        ok = ("姓" in kinds and "名" in kinds) or len(kinds & {"一般"}) and j - i >= 2
-        ok = ok or nxt_surface in _HONORIFIC or rest.startswith(_HONORIFIC)
-        ok = ok or rest.startswith(_INTRO_AFTER)
-        ok = ok or bool(_INTRO_BEFORE.search(before))
-        ok = ok or bool(_NEXT_IS_CONTACT.match(rest))
-        ok = ok or any(end <= c <= end + 2 for c in contact_starts)
-        if ok and (end - start) >= 1:
+        ok = (
+            ("姓" in kinds and "名" in kinds)
+            or nxt_surface in _HONORIFIC
+            or rest.startswith(_HONORIFIC)
+            or rest.startswith(_INTRO_AFTER)
+            or bool(_INTRO_BEFORE.search(v[max(0, start - 12) : start]))
+            or bool(_NEXT_IS_CONTACT.match(rest))
+            or any(end <= c <= end + 2 for c in contact_starts)
+            or any(c <= start <= c + 2 for c in contact_ends)
+        )
+        if ok:
             spans.append(PiiSpan(start, end, "person"))
-        i = j
+    if "まで" in v or "申し" in v or "いいます" in v or "言います" in v:
+        spans.extend(_common_noun_names(v, tk))
     return spans
 
 
-def _strong_name_context(v: str, tokens: Sequence[Token], i: int, contact_starts: set[int]) -> bool:
-    t = tokens[i]
-    nxt = tokens[i + 1].surface if i + 1 < len(tokens) else ""
+_SELF_INTRO = re.compile(r"と(?:申し|いいます|言います)|まで\s?[(（]?\s?(?=0\d|\+81|[A-Za-z0-9._%+\-]+@)")
+_NOT_A_NAME = frozenset("私 僕 俺 自分 わたし 役所 区役所 市役所 窓口 事務所 自宅 携帯 電話 下記 こちら 以下 家族 本人 担当".split())
+
+
+def _common_noun_names(v: str, tk: Tokenized) -> list[PiiSpan]:
+    """Names Sudachi reads as common nouns (小島, 林) in self-introductions or before a contact."""
+    ends = {tk.end(i): i for i in range(len(tk.lexemes))}
+    out = []
+    for m in _SELF_INTRO.finditer(v):
+        i = ends.get(m.start())
+        if i is None:
+            continue
+        x = tk.lexemes[i]
+        if (
+            x.pos[0] == "名詞"
+            and x.pos[1] in ("普通名詞", "固有名詞")
+            and x.tag != "person"
+            and 1 <= len(x.surface) <= 4
+            and x.surface not in _NOT_A_NAME
+            and all("\u3041" <= c <= "\u30ff" or "\u4e00" <= c <= "\u9fff" for c in x.surface)
+        ):
+            out.append(PiiSpan(tk.starts[i], tk.end(i), "person"))
+    return out
+
+
+_PLAIN_INTRO = re.compile(r"(?:私は|わたしは|名前は|氏名は?)\s?$")
+
+
+def _strong_name_context(v: str, tk: Tokenized, i: int, contact_starts: set[int]) -> bool:
+    lex = tk.lexemes
+    start, end = tk.starts[i], tk.end(i)
+    nxt = lex[i + 1].surface if i + 1 < len(lex) else ""
     if nxt in ("さん", "様", "さま", "くん", "ちゃん", "氏"):
         return True
-    rest = v[t.end : t.end + 12]
+    rest = v[end : end + 12]
     if rest.startswith(("と申します", "と申し", "といいます", "と言います")):
         return True
-    if rest.startswith(("まで", "です", "宛")) and any(t.end + 2 <= c <= t.end + 5 for c in contact_starts):
+    if rest.startswith(("まで", "です", "宛")) and any(end + 2 <= c <= end + 5 for c in contact_starts):
         return True
-    return bool(re.search(r"(?:私は|わたしは|名前は|氏名は?)\s?$", v[max(0, t.start - 8) : t.start]))
+    return bool(_PLAIN_INTRO.search(v[max(0, start - 8) : start]))
 
 
 _PRIORITY = {
@@ -259,21 +319,39 @@ def _resolve(spans: list[PiiSpan]) -> list[PiiSpan]:
     return sorted(taken, key=lambda s: s.start)
 
 
-def find_pii(text: str, tokens: Sequence[Token]) -> list[PiiSpan]:
-    """All PII spans of ``text`` (non-overlapping, sorted). ``tokens`` from :class:`nlp.text.TextProcessor`."""
+def find_pii(text: str, tokens: Tokenized | TextProcessor | SudachiTokenizer) -> list[PiiSpan]:
+    """All PII spans of ``text``: non-overlapping, sorted, offsets into ``text``.
+
+    ``tokens`` is the :class:`~nlp.text.Tokenized` form of ``text`` (what Analyzer passes), or a
+    TextProcessor / Sudachi tokenizer to tokenize it with.
+    """
     if not text:
         return []
-    v = _digit_view(text)
-    structured = find_structured(text)
-    spans = structured + _addresses(text, v, tokens) + _persons(text, v, tokens, structured)
-    return _resolve(spans)
+    if isinstance(tokens, Tokenized):
+        tk = tokens
+    elif isinstance(tokens, TextProcessor):
+        tk = tokens.tokenize(text)
+    else:
+        tk = TextProcessor(tokens).tokenize(text)
+    if not _ANY_DIGIT.search(tk.norm):
+        # No digits: only e-mail (rarely) and names are possible.
+        v = tk.norm
+        spans = find_structured(text, v) if "@" in v else []
+        spans += _persons(v, tk, spans)
+    else:
+        v = _DIGIT_DASH.sub("-", tk.norm)
+        structured = find_structured(text, v)
+        spans = structured + _addresses(v, tk) + _persons(v, tk, structured)
+    return _resolve(spans) if len(spans) > 1 else spans
 
 
 def mask(text: str, spans: Sequence[PiiSpan]) -> str:
     """Replace each span by its typed placeholder (spans may come unsorted; overlaps are resolved)."""
+    if not spans:
+        return text
     out: list[str] = []
     pos = 0
-    for s in _resolve(list(spans)):
+    for s in _resolve(list(spans)) if len(spans) > 1 else spans:
         if s.start < pos:
             continue
         out.append(text[pos : s.start])

@@ -29,11 +29,11 @@ import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from .text import Token
+from .text import Lexeme, Token
 
 __all__ = ["LearnedModel", "Router", "RouteResult", "train_model"]
 
-LEARN_K = 4.0  # observations at which the learned weights count as much as the vocabulary
+LEARN_K = 2.5  # observations at which the learned weights count as much as the vocabulary
 LEARN_SCALE = 3.0  # weight of a term that always lands in one section
 MIN_COUNT = 2  # a term seen once teaches nothing
 SOFTMAX_BETA = 0.8
@@ -85,14 +85,15 @@ class RouteResult:
     top: list[tuple[str, float]]
     reasons: list[str]
     confident: bool
-    scores: dict[str, float]
+    scores: tuple[float, ...]  # raw evidence per section, catalog order
 
 
 @dataclass
 class _Table:
     unigram: dict[str, tuple[tuple[int, float], ...]]
-    phrases: dict[str, list[tuple[tuple[str, ...], tuple[tuple[int, float], ...]]]]
+    phrases: dict[str, list[tuple[tuple[str, ...], tuple[tuple[int, float], ...], str]]]
     display: dict[str, str]
+    memo: dict[str, tuple] = field(default_factory=dict)  # term → its unigram hits (per table)
 
 
 class Router:
@@ -132,9 +133,12 @@ class Router:
                     slot = self._vocab.setdefault(keys, {})
                     slot[i] = max(slot.get(i, 0.0), weight)
                     self._vocab_display.setdefault(keys, term)
-        self._fallback_order = sorted(
+        # Tie order: with no evidence "other" then "service" come first, then catalog order.
+        fallback = sorted(
             range(len(self.ids)), key=lambda i: (self.ids[i] not in ("other", "service"), self.ids[i] != "other", i)
         )
+        self._rank = [fallback.index(i) for i in range(len(self.ids))]
+        self._fallback = fallback
         self._table = self._compile(None)
 
     # -- model handling -------------------------------------------------------------------------
@@ -161,7 +165,7 @@ class Router:
             if model is not None:
                 display.setdefault(key, model.displays.get(term, term))
         unigram: dict[str, tuple[tuple[int, float], ...]] = {}
-        phrases: dict[str, list[tuple[tuple[str, ...], tuple[tuple[int, float], ...]]]] = {}
+        phrases: dict[str, list[tuple[tuple[str, ...], tuple[tuple[int, float], ...], str]]] = {}
         shown: dict[str, str] = {}
         for keys, slot in merged.items():
             pairs = tuple(sorted((i, w) for i, w in slot.items() if w > 0.01))
@@ -172,74 +176,88 @@ class Router:
             if len(keys) == 1:
                 unigram[keys[0]] = pairs
             else:
-                phrases.setdefault(keys[0], []).append((keys, pairs))
+                phrases.setdefault(keys[0], []).append((keys, pairs, name))
         return _Table(unigram, phrases, shown)
 
     # -- routing -------------------------------------------------------------------------------
-    def route(self, tokens: Sequence[Token]) -> RouteResult:
+    def route(self, tokens: Sequence[Lexeme] | Sequence[Token]) -> RouteResult:
         table = self._table
-        n = len(self.ids)
-        scores = [0.0] * n
-        contrib: dict[str, list[float]] = {}
-        seen: set[str] = set()
+        scores = [0.0] * len(self.ids)
+        hits: dict[str, tuple[tuple[int, float], ...]] = {}  # matched term → its weights (once per term)
         surfaces: dict[str, str] = {}
-        keys = [t.key for t in tokens]
-        unigram, phrases = table.unigram, table.phrases
-
-        def hit(name: str, pairs: tuple[tuple[int, float], ...], surface: str) -> None:
-            if name in seen:
-                return
-            seen.add(name)
-            surfaces.setdefault(name, surface)
-            c = contrib.setdefault(name, [0.0] * n)
-            for i, w in pairs:
-                scores[i] += w
-                c[i] += w
-
+        unigram, phrases, memo = table.unigram, table.phrases, table.memo
+        keys: list[str] | None = None
         for idx, t in enumerate(tokens):
+            if not t.content:
+                continue
             k = t.key
             cand = phrases.get(k)
             if cand:
-                for seq, pairs in cand:
+                if keys is None:
+                    keys = [x.key for x in tokens]
+                for seq, pairs, name in cand:
                     end = idx + len(seq)
-                    if tuple(keys[idx:end]) == seq:
-                        hit("".join(seq), pairs, "".join(x.surface for x in tokens[idx:end]))
-            if t.content:
-                pairs = unigram.get(k)
-                if pairs:
-                    hit(k, pairs, t.surface)
-                for part in t.parts:
-                    pairs = unigram.get(part)
-                    if pairs:
-                        hit(part, pairs, part)
-        return self._decide(scores, contrib, surfaces, tokens)
+                    if name not in hits and tuple(keys[idx:end]) == seq:
+                        hits[name] = pairs
+                        surfaces[name] = "".join(x.surface for x in tokens[idx:end])
+            found = memo.get(k)
+            if found is None:
+                found = self._unigram_hits(t, unigram)
+                memo[k] = found
+            for name, pairs in found:
+                if name not in hits:
+                    hits[name] = pairs
+                    surfaces[name] = t.surface if name == k else name
+        for pairs in hits.values():
+            for i, w in pairs:
+                scores[i] += w
+        return self._decide(scores, hits, surfaces)
+
+    @staticmethod
+    def _unigram_hits(t: Lexeme | Token, unigram: Mapping[str, tuple[tuple[int, float], ...]]) -> tuple:
+        out = []
+        for name in (t.key, *t.parts):
+            pairs = unigram.get(name)
+            if pairs:
+                out.append((name, pairs))
+        return tuple(out)
 
     def _decide(
         self,
         scores: list[float],
-        contrib: dict[str, list[float]],
+        hits: dict[str, tuple[tuple[int, float], ...]],
         surfaces: dict[str, str],
-        tokens: Sequence[Token],
     ) -> RouteResult:
         n = len(self.ids)
-        best = max(scores) if scores else 0.0
-        exps = [math.exp(SOFTMAX_BETA * (s - best)) for s in scores]
-        z = sum(exps)
-        probs = [e / z for e in exps]
-        order = sorted(range(n), key=lambda i: (-scores[i], self._fallback_order.index(i)))
-        top = [(self.ids[i], round(probs[i], 6)) for i in order[:3]]
+        # Most sections score 0: sort only the ones with evidence, fill up in the fixed tie order.
+        nz = [i for i in range(n) if scores[i] > 0]
+        rank = self._rank
+        nz.sort(key=lambda i: (-scores[i], rank[i]))
+        best = scores[nz[0]] if nz else 0.0
+        order = nz[:3]
+        if len(order) < 3:
+            order += [i for i in self._fallback if scores[i] <= 0][: 3 - len(order)]
+        zero = math.exp(-SOFTMAX_BETA * best)
+        z = zero * (n - len(nz)) + sum(math.exp(SOFTMAX_BETA * (scores[i] - best)) for i in nz)
+        probs = [(math.exp(SOFTMAX_BETA * (scores[i] - best)) if scores[i] > 0 else zero) / z for i in order]
+        top = [(self.ids[i], round(p, 6)) for i, p in zip(order, probs, strict=True)]
         win = order[0]
+        p_win = probs[0]
         reasons: list[str] = []
         if best > 0:
-            ranked = sorted(
-                ((c[win], name) for name, c in contrib.items() if c[win] > 0), key=lambda x: (-x[0], x[1])
-            )
-            reasons = [self._table.display.get(name, surfaces.get(name, name)) for _, name in ranked[:5]]
-        confident = best >= MIN_EVIDENCE and probs[win] >= MIN_PROB
+            contrib: list[tuple[float, str]] = []
+            for name, pairs in hits.items():
+                for i, w in pairs:
+                    if i == win:
+                        contrib.append((-w, name))
+            contrib.sort()
+            display = self._table.display
+            reasons = [display.get(name) or surfaces.get(name, name) for _, name in contrib[:5]]
+        confident = best >= MIN_EVIDENCE and p_win >= MIN_PROB
         if best <= 0:
-            section = "other" if "other" in self._index else self.ids[order[0]]
+            section = "other" if "other" in self._index else self.ids[win]
         elif confident:
             section = self.ids[win]
         else:
             section = "service" if "service" in self._index else self.ids[win]
-        return RouteResult(section, top, reasons, confident, {self.ids[i]: scores[i] for i in range(n)})
+        return RouteResult(section, top, reasons, confident, tuple(scores))
