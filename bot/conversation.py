@@ -158,9 +158,12 @@ class Conversation:
         analysis = await self.d.analyze(joined)
         name = self.d.section_name(analysis.get("section") or "")
         guess = messages.SECTION_GUESS.format(name=name) if name else messages.SECTION_UNKNOWN
-        lead = messages.APPENDED if draft and draft.text else messages.DRAFT_STARTED
-        fx.replies.append(messages.text(f"{lead}\n{guess}\n\n{messages.prompt(consent)}",
-                                        messages.draft_items(draft_id, consent)))
+        if draft and draft.text:
+            ask = messages.ASK_CONSENT_SHORT if consent is None else messages.prompt(consent)
+            body = f"{messages.APPENDED}\n{guess}\n\n{ask}"
+        else:
+            body = f"{messages.DRAFT_STARTED}\n{guess}\n\n{messages.prompt(consent)}"
+        fx.replies.append(messages.text(body, messages.draft_items(draft_id, consent)))
         return fx
 
     async def _location(self, user_id: str, msg: LocationMessageContent, draft: line_db.Draft | None,

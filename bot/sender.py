@@ -103,27 +103,36 @@ class OutboxSender:
 
     async def _deliver_in_order(self, rows: list[outbox_db.OutboxRow]) -> None:
         async with self._sem:
-            for row in rows:
+            for i, row in enumerate(rows):
                 try:
-                    await self._deliver(row)
+                    next_at = await self._deliver(row)
                 except StorageUnavailable as exc:  # the lease brings the row back later
                     log.error("event=outbox_record_failed id=%d error=%s", row.id, exc)
+                    return
+                if next_at is not None and rows[i + 1:]:
+                    # This one waits for a retry: the later ones wait behind it, order is kept.
+                    later = [r.id for r in rows[i + 1:]]
 
-    async def _deliver(self, row: outbox_db.OutboxRow) -> None:
+                    async def job(conn, later=later, next_at=next_at):  # type: ignore[no-untyped-def]
+                        await outbox_db.defer(conn, later, next_at=next_at)
+
+                    await self.db.write(job)
+                    return
+
+    async def _deliver(self, row: outbox_db.OutboxRow) -> str | None:
+        """Send one row and record the result; returns the next attempt time when it will be retried."""
         if row.blocked:
-            await self._record(row, "failed", via=None, out=Outcome(sent=False, error="blocked: the user unfollowed"))
-            return
+            return await self._record(row, "failed", via=None,
+                                      out=Outcome(sent=False, error="blocked: the user unfollowed"))
         fresh = (row.kind == "reply" and row.reply_token and row.reply_deadline
                  and now() < parse(row.reply_deadline))
         if fresh:
             assert row.reply_token is not None
             out = await self.api.reply(row.reply_token, row.messages)
             if out.sent:
-                await self._record(row, "sent", via="reply", out=out)
-                return
+                return await self._record(row, "sent", via="reply", out=out)
             if not out.invalid_reply_token:
-                await self._after_failure(row, "reply", out)
-                return
+                return await self._after_failure(row, "reply", out)
             log.info("event=outbox_reply_token_rejected id=%d falling_back=push", row.id)
             self.stats["fallback_push"] += 1
         elif row.kind == "reply":
@@ -132,15 +141,13 @@ class OutboxSender:
         if out.sent:
             if out.already_accepted and row.attempts <= 1:
                 log.warning("event=outbox_409_first_attempt id=%d", row.id)
-            await self._record(row, "sent", via="push", out=out)
-        else:
-            await self._after_failure(row, "push", out)
+            return await self._record(row, "sent", via="push", out=out)
+        return await self._after_failure(row, "push", out)
 
-    async def _after_failure(self, row: outbox_db.OutboxRow, via: str, out: Outcome) -> None:
+    async def _after_failure(self, row: outbox_db.OutboxRow, via: str, out: Outcome) -> str | None:
         if out.retry and row.attempts < self.tuning.max_attempts:
-            await self._record(row, "retry", via=via, out=out)
-        else:
-            await self._record(row, "failed", via=via, out=out)
+            return await self._record(row, "retry", via=via, out=out)
+        return await self._record(row, "failed", via=via, out=out)
 
     def backoff(self, attempts: int, retry_after: float | None) -> float:
         """Exponential backoff with jitter, never shorter than what LINE asked for (Retry-After)."""
@@ -150,8 +157,9 @@ class OutboxSender:
             delay = max(delay, min(retry_after, self.tuning.retry_after_max))
         return delay
 
-    async def _record(self, row: outbox_db.OutboxRow, what: str, *, via: str | None, out: Outcome) -> None:
+    async def _record(self, row: outbox_db.OutboxRow, what: str, *, via: str | None, out: Outcome) -> str | None:
         t = now()
+        next_at: str | None = None
         if what == "sent":
             note = "already accepted (409)" if out.already_accepted else None
 
@@ -175,3 +183,4 @@ class OutboxSender:
         log_fn = log.info if what == "sent" else log.warning
         log_fn("event=outbox_%s id=%d via=%s status=%s attempts=%d error=%s",
                what, row.id, via, out.status, row.attempts, out.error or "-")
+        return next_at

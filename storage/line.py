@@ -211,9 +211,9 @@ async def update_draft(conn: aiosqlite.Connection, draft_id: str, now: str, **fi
         raise ValueError(f"not updatable: {sorted(bad)}")
     if "consent" in fields and fields["consent"] is not None:
         fields["consent"] = int(fields["consent"])
-    cols = ", ".join(f"{k} = ?" for k in fields)
+    cols = "".join(f"{k} = ?, " for k in fields)
     await conn.execute(
-        f"UPDATE line_drafts SET {cols}, updated_at = ? WHERE id = ?", (*fields.values(), now, draft_id)
+        f"UPDATE line_drafts SET {cols}updated_at = ? WHERE id = ?", (*fields.values(), now, draft_id)
     )
 
 

@@ -82,9 +82,12 @@ async def claim_due(conn: aiosqlite.Connection, *, now: str, lease_until: str, l
     """Take up to ``limit`` due rows: count the attempt and lease them until ``lease_until``."""
     async with conn.execute(
         "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ? WHERE id IN ("
-        " SELECT id FROM outbox WHERE status = 'pending' AND next_attempt_at <= ?"
-        " ORDER BY next_attempt_at, id LIMIT ?) RETURNING id",
-        (lease_until, now, limit),
+        " SELECT o.id FROM outbox o WHERE o.status = 'pending' AND o.next_attempt_at <= ?"
+        # A recipient's messages go out in order: nothing overtakes an earlier one that waits for a retry.
+        "  AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.recipient = o.recipient AND p.status = 'pending'"
+        "   AND p.id < o.id AND p.next_attempt_at > ?)"
+        " ORDER BY o.next_attempt_at, o.id LIMIT ?) RETURNING id",
+        (lease_until, now, now, limit),
     ) as cur:
         ids = [r[0] for r in await cur.fetchall()]
     if not ids:
@@ -119,6 +122,17 @@ async def mark_retry(conn: aiosqlite.Connection, row_id: int, *, next_at: str, e
         "UPDATE outbox SET next_attempt_at = ?, last_error = ?, last_status = ? WHERE id = ? AND status = 'pending'",
         (next_at, error[:500], http_status, row_id),
     )
+
+
+async def defer(conn: aiosqlite.Connection, row_ids: list[int], *, next_at: str) -> None:
+    """Put claimed rows back without counting an attempt (they wait behind an earlier message)."""
+    if row_ids:
+        marks = ", ".join("?" * len(row_ids))
+        await conn.execute(
+            f"UPDATE outbox SET next_attempt_at = ?, attempts = MAX(0, attempts - 1)"
+            f" WHERE id IN ({marks}) AND status = 'pending'",
+            (next_at, *row_ids),
+        )
 
 
 async def mark_failed(conn: aiosqlite.Connection, row_id: int, *, error: str, http_status: int | None,

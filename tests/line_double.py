@@ -7,7 +7,8 @@ recorded (path, headers, JSON). Failures are programmed per endpoint and consume
 
     double.fail("push", status=500)
     double.fail("push", status=429, retry_after=1)
-    double.fail("reply", delay=2.0)            # slower than the client's timeout
+    double.fail("reply", delay=2.0)            # slower than the client's timeout, then 500
+    double.fail("push", delay=2.0, status=200) # slower than the timeout, but accepted in the end
     double.fail("push", reset=True)            # connection dropped without an answer
     double.reject_reply_token("tok")           # 400 Invalid reply token
 
@@ -158,8 +159,13 @@ class LineDouble:
                 continue
             del queue[i]
             if f.delay:
+                key = request.headers.get("X-Line-Retry-Key")
+                if f.status == 200 and key:
+                    self.accepted_retry_keys.add(key)  # LINE dedups on the key from the moment it accepts
                 await self._record(endpoint, request, body, 0)
                 await asyncio.sleep(f.delay)
+                if f.status == 200:
+                    return None  # slow but successful: LINE got it even if the client gave up waiting
             if f.reset:
                 await self._record(endpoint, request, body, 0)
                 assert request.transport is not None

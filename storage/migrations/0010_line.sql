@@ -66,3 +66,4 @@ CREATE INDEX attachments_draft ON attachments (draft_id) WHERE draft_id IS NOT N
 -- HTTP status LINE answered, for the audit of deliveries.
 ALTER TABLE outbox ADD COLUMN sent_via TEXT;
 ALTER TABLE outbox ADD COLUMN last_status INTEGER;
+CREATE INDEX outbox_recipient_pending ON outbox (recipient, id) WHERE status = 'pending';

@@ -47,7 +47,7 @@ async def line_api():  # type: ignore[no-untyped-def]
 def line_settings(tmp_path: Path, line_api: LineDouble) -> Settings:
     return Settings(db=str(tmp_path / "meyasubako.sqlite3"), secret_key=SECRET, rate_limit=0,
                     line_channel_secret=CHANNEL_SECRET, line_channel_access_token=ACCESS_TOKEN,
-                    line_api_base=line_api.base_url, base_url="https://meyasubako.example.jp")
+                    line_api_base=line_api.base_url, base_url="http://meyasubako.example.jp")
 
 
 LineClientFactory = Callable[..., Awaitable[TestClient]]
