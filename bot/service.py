@@ -96,14 +96,14 @@ async def _line_ctx(app: web.Application) -> AsyncIterator[None]:
         make_notifier(settings.base_url, bot.wake_sender if bot is not None else lambda: None)
     )
     if bot is not None:
+        await bot.start(app)
         before = stamp(now() - timedelta(days=bot.tuning.inbox_retention_days))
 
         async def prune(conn):  # type: ignore[no-untyped-def]
             return await line_db.prune_inbox(conn, before)
 
-        await app[keys.DB].write(prune)
-        await bot.start(app)
-        log.info("event=line_started api=%s", settings.line_api_base or "line")
+        pruned = await app[keys.DB].write(prune)
+        log.info("event=line_started api=%s inbox_pruned=%d", settings.line_api_base or "line", pruned)
     try:
         yield
     finally:

@@ -168,3 +168,17 @@ async def test_rate_limit_per_line_user_is_friendly(make_line_client, line_setti
     # Another resident is not affected by U1's limit.
     await say(client, line_api, U2, "別の人のご意見です。")
     assert receipts_in([await tap(client, line_api, U2, "このまま送信")])
+
+
+async def test_redelivered_send_makes_no_second_submission_or_reply(line_client, line_api):
+    await say(line_client, line_api, U1, "児童館の開館日を増やしてください。")
+    ev = postback_event(U1, postback_data(line_api, U1, "このまま送信"))
+    assert await post_events(line_client, line_api, ev) == 200
+    await settle(line_client)
+    replies_before = len(line_api.of("reply"))
+    redelivered = dict(ev, deliveryContext={"isRedelivery": True})
+    assert await post_events(line_client, line_api, redelivered) == 200
+    await settle(line_client)
+    assert len(line_api.of("reply")) == replies_before and line_api.of("push") == []
+    assert len(receipts_in(line_api.delivered_to(U1))) == 1
+    assert await count(line_client, "SELECT COUNT(*) FROM submissions") == 1

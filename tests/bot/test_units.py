@@ -47,7 +47,7 @@ def test_backoff_grows_caps_and_honours_retry_after():
 
 
 def test_signature_check_matches_line():
-    body = '{"events":[]}'.encode()
+    body = b'{"events":[]}'
     assert signature_ok(CHANNEL_SECRET, body, sign(body))
     assert not signature_ok(CHANNEL_SECRET, body, sign(body, "other"))
     assert not signature_ok(CHANNEL_SECRET, body + b" ", sign(body))
