@@ -11,7 +11,9 @@ from aiohttp import web
 from aiohttp_session import session_middleware
 from aiohttp_session.cookie_storage import EncryptedCookieStorage
 
+import admin.attachments
 import admin.views
+import bot.service
 import handlers.public
 from meyasubako import keys
 from meyasubako.catalog import load_sections
@@ -90,5 +92,7 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(_resources)
     handlers.public.setup_routes(app)
     admin.views.setup_routes(app)
+    admin.attachments.setup_routes(app)
+    bot.service.setup(app)  # POST /line/webhook (503 without LINE settings), outbox sender, notifier
     app.router.add_static("/static", STATIC_DIR, append_version=False)
     return app

@@ -24,3 +24,7 @@ SUBMIT_LIMITER = web.AppKey("submit_limiter", RateLimiter)
 SECTIONS = web.AppKey("sections", dict)  # section id -> domain.Section (refreshed when admins edit)
 BACKGROUND = web.AppKey("background", set)  # tracked asyncio tasks, awaited at shutdown
 EXTRA: web.AppKey[dict[str, Any]] = web.AppKey("extra", dict)
+# LINE (bot/): the bot object exists only when LINE is configured; tuning may be replaced before
+# start-up (tests use small retry timings).
+LINE_BOT = web.AppKey("line_bot", "LineBot")
+LINE_TUNING = web.AppKey("line_tuning", "BotTuning")

@@ -266,7 +266,14 @@ class Workflow:
                 fields={"close_reason": reason, "published_at": None},
             )
             await subs.set_public_terms(conn, sub.id, None)
-            return await subs.by_id(conn, sub.id)
+            closed = await subs.by_id(conn, sub.id)
+            # Closing with an answer on record is the reply to the resident (e.g. 非公開希望);
+            # an item taken off the board after publication was already notified then.
+            answer = await subs.answer_for(conn, sub.id)
+            if answer is not None and sub.status != Status.PUBLISHED:
+                for notify in self.notifiers:
+                    await notify(conn, closed, "closed", answer.body)
+            return closed
 
         sub = await self.db.write(job)
         await self.nlp.unindex("public", sub.receipt_no)
