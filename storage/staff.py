@@ -88,3 +88,11 @@ async def routing_examples(conn: aiosqlite.Connection, limit: int = 50_000) -> l
         (limit,),
     ) as cur:
         return [(r[0], r[1]) for r in await cur.fetchall()]
+
+
+async def staff_terms(conn: aiosqlite.Connection, limit: int = 200_000) -> list[tuple[str, str]]:
+    """(receipt_no, space-separated terms) of the newest items, to rebuild the similarity index."""
+    async with conn.execute(
+        "SELECT receipt_no, terms FROM submissions WHERE terms != '' ORDER BY id DESC LIMIT ?", (limit,)
+    ) as cur:
+        return [(r[0], r[1]) for r in await cur.fetchall()]
