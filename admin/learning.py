@@ -15,8 +15,12 @@ from storage import staff as staff_db
 
 log = logging.getLogger("meyasubako.admin.learning")
 
-DEBOUNCE = web.AppKey("retrain_debounce", float)  # seconds to wait for more re-routes
-_PENDING = web.AppKey("retrain_pending", dict)
+DEBOUNCE_SECONDS = 5.0  # wait this long for more re-routes before retraining
+_PENDING = web.AppKey("retrain_pending", dict)  # {"task": the waiting retrain, "delay": seconds}
+
+
+def set_debounce(app: web.Application, seconds: float) -> None:
+    app[_PENDING]["delay"] = seconds
 
 
 async def retrain_now(app: web.Application) -> int:
@@ -35,7 +39,7 @@ def schedule_retrain(app: web.Application) -> None:
         old.cancel()
 
     async def run() -> None:
-        await asyncio.sleep(app[DEBOUNCE])
+        await asyncio.sleep(pending["delay"])
         try:
             n = await retrain_now(app)
             log.info("event=retrain_done examples=%d", n)
@@ -76,6 +80,5 @@ async def _startup(app: web.Application) -> AsyncIterator[None]:
 
 
 def setup(app: web.Application) -> None:
-    app[DEBOUNCE] = 5.0
-    app[_PENDING] = {}
+    app[_PENDING] = {"delay": DEBOUNCE_SECONDS}
     app.cleanup_ctx.append(_startup)
