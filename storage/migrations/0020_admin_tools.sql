@@ -42,3 +42,6 @@ CREATE INDEX submissions_status_id ON submissions (status, id DESC);
 CREATE INDEX submissions_due_open ON submissions (due_at) WHERE status NOT IN ('published', 'closed');
 CREATE INDEX submissions_channel_id ON submissions (channel, id DESC);
 CREATE INDEX submissions_routed_by ON submissions (routed_by) WHERE routed_by LIKE 'user:%';
+-- "Deadline first" sorting orders by this exact expression (storage/queue.py SORTS["due"]).
+CREATE INDEX submissions_due_sort ON submissions (COALESCE(due_at, '9999-12-31'), id);
+CREATE INDEX submissions_section_due_sort ON submissions (section, COALESCE(due_at, '9999-12-31'), id);
