@@ -37,7 +37,10 @@ def _session_key(secret: str) -> bytes:
 async def reload_sections(app: web.Application) -> None:
     async with app[keys.DB].read() as conn:
         secs = await sections_db.all_sections(conn)
-    app[keys.SECTIONS] = {s.id: s for s in secs if s.active}
+    # Mutate in place: replacing app state after start-up is deprecated in aiohttp.
+    current = app[keys.SECTIONS]
+    current.clear()
+    current.update({s.id: s for s in secs if s.active})
     app[keys.WORKFLOW].deadline_days = {s.id: s.deadline_days for s in secs if s.active}
 
 

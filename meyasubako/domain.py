@@ -117,6 +117,13 @@ class Submission:
     due_at: str | None
     answered_at: str | None
     published_at: str | None
+    routed_by: str | None = None  # 'system' or 'user:<name>': who set the section
+    assignee: str | None = None
+    duplicate_of: str | None = None
+
+    @property
+    def is_open(self) -> bool:
+        return self.status not in (Status.PUBLISHED, Status.CLOSED)
 
     @property
     def status_label(self) -> str:
@@ -166,6 +173,39 @@ class Answer:
     approver: str | None
     created_at: str
     updated_at: str
+    review_comment: str | None = None  # why an approver sent the draft back
+
+
+@dataclass(frozen=True)
+class Note:
+    """An internal note on a submission: staff only, never public."""
+
+    id: int
+    submission_id: int
+    at: str
+    author: str
+    body: str
+
+
+@dataclass(frozen=True)
+class AnswerTemplate:
+    id: int
+    section: str
+    title: str
+    body: str
+    updated_at: str
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """A change to users or sections (submission changes are Events)."""
+
+    id: int
+    at: str
+    actor: str
+    action: str
+    target: str
+    note: str
 
 
 @dataclass(frozen=True)

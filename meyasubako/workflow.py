@@ -30,6 +30,7 @@ from meyasubako.domain import (
     User,
 )
 from meyasubako.nlp_service import NlpService
+from meyasubako.staff_actions import StaffActions
 from storage import submissions as subs
 from storage.db import Database
 
@@ -51,7 +52,7 @@ def actor_name(user: User | None) -> str:
     return f"user:{user.name}" if user else "system"
 
 
-class Workflow:
+class Workflow(StaffActions):
     def __init__(
         self,
         db: Database,
@@ -146,7 +147,7 @@ class Workflow:
                 await self._transition(
                     conn, sub, Status.ROUTED, actor="system", action="auto_route",
                     note=f"自動振り分け（根拠: {reason or 'なし'}）",
-                    fields={"section": section, "due_at": due},
+                    fields={"section": section, "due_at": due, "routed_by": "system"},
                 )
                 sub = await subs.by_id(conn, sub.id)
             return Receipt(sub, token)
@@ -178,7 +179,7 @@ class Workflow:
             await self._transition(
                 conn, sub, Status.ROUTED, actor=actor_name(user), action=action,
                 note=f"{sub.section or '未設定'} → {section}" + (f"：{note}" if note else ""),
-                fields={"section": section, "due_at": self._due(section)},
+                fields={"section": section, "due_at": self._due(section), "routed_by": actor_name(user)},
             )
             return await subs.by_id(conn, sub.id)
 
@@ -196,6 +197,7 @@ class Workflow:
             self.authorize(user, sub)
             now = clock.iso(self.now())
             await subs.upsert_answer(conn, sub.id, body=body, state="submitted", author=actor_name(user), now=now)
+            await subs.set_answer_state(conn, sub.id, state="submitted", approver=None, now=now)
             await self._transition(
                 conn, sub, Status.ANSWERED, actor=actor_name(user), action="answer",
                 fields={"answered_at": now},
@@ -205,7 +207,11 @@ class Workflow:
         return await self.db.write(job)
 
     async def publish(self, receipt_no: str, summary: str, user: User, *, pii_confirmed: bool = False) -> Submission:
-        """Approve (決裁) if needed and publish the 要旨 with the answer on the notice board."""
+        """Publish the 要旨 with the approved answer on the notice board.
+
+        An item still waiting for 決裁 (``answered``) is approved first, by the same approver, as
+        two events; so the approver's one click is still an explicit approval on the record.
+        """
         summary = summary.strip()
         if not summary:
             raise InvalidInput("公開する要旨を入力してください。")
@@ -225,8 +231,8 @@ class Workflow:
             if not sub.consent:
                 raise InvalidInput("投稿者が公開に同意していないため、公開できません。")
             answer = await subs.answer_for(conn, sub.id)
-            if answer is None:
-                raise InvalidInput("回答が登録されていないため、公開できません。")
+            if answer is None or answer.state not in ("submitted", "approved"):
+                raise InvalidInput("決裁に回された回答がないため、公開できません。")
             now = clock.iso(self.now())
             actor = actor_name(user)
             if sub.status == Status.ANSWERED:
@@ -253,27 +259,36 @@ class Workflow:
         await self.nlp.index("public", sub.receipt_no, public_terms)
         return sub
 
-    async def close(self, receipt_no: str, reason: str, user: User, note: str = "") -> Submission:
+    async def close(
+        self, receipt_no: str, reason: str, user: User, note: str = "", *, reply: bool = False,
+        duplicate_of: str | None = None,
+    ) -> Submission:
+        """Close without publication. With ``reply`` the approved answer goes to the resident
+        (LINE push through the notifiers; the status page shows an approved answer)."""
         if reason not in CLOSE_REASONS:
             raise InvalidInput("終了理由を選んでください。")
 
         async def job(conn: aiosqlite.Connection) -> Submission:
             sub = await self._load(conn, receipt_no)
             self.authorize(user, sub)
+            answer = await subs.answer_for(conn, sub.id) if reply else None
+            if reply and (answer is None or answer.state != "approved"):
+                raise InvalidInput("回答して終了するには、決裁済みの回答が必要です。")
+            fields: dict[str, Any] = {"close_reason": reason, "published_at": None}
+            if duplicate_of:
+                fields["duplicate_of"] = duplicate_of
             await self._transition(
-                conn, sub, Status.CLOSED, actor=actor_name(user), action="close",
-                note=CLOSE_REASONS[reason] + (f"：{note}" if note else ""),
-                fields={"close_reason": reason, "published_at": None},
+                conn, sub, Status.CLOSED, actor=actor_name(user), action="close_reply" if reply else "close",
+                note=CLOSE_REASONS[reason] + (f"（{duplicate_of} と重複）" if duplicate_of else "")
+                + (f"：{note}" if note else ""),
+                fields=fields,
             )
             await subs.set_public_terms(conn, sub.id, None)
-            closed = await subs.by_id(conn, sub.id)
-            # Closing with an answer on record is the reply to the resident (e.g. 非公開希望);
-            # an item taken off the board after publication was already notified then.
-            answer = await subs.answer_for(conn, sub.id)
-            if answer is not None and sub.status != Status.PUBLISHED:
+            sub = await subs.by_id(conn, sub.id)
+            if answer is not None:
                 for notify in self.notifiers:
-                    await notify(conn, closed, "closed", answer.body)
-            return closed
+                    await notify(conn, sub, "closed", answer.body)
+            return sub
 
         sub = await self.db.write(job)
         await self.nlp.unindex("public", sub.receipt_no)

@@ -32,3 +32,13 @@ async def all_sections(conn: aiosqlite.Connection, *, active_only: bool = False)
     return [
         Section(r["id"], r["name"], r["unit"], r["scope"], r["deadline_days"], bool(r["active"])) for r in rows
     ]
+
+
+async def update(
+    conn: aiosqlite.Connection, section_id: str, *, name: str, unit: str, deadline_days: int, active: bool
+) -> bool:
+    cur = await conn.execute(
+        "UPDATE sections SET name = ?, unit = ?, deadline_days = ?, active = ? WHERE id = ?",
+        (name, unit, deadline_days, int(active), section_id),
+    )
+    return cur.rowcount > 0

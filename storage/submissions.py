@@ -21,7 +21,7 @@ from meyasubako.domain import (
 _COLUMNS = (
     "id, receipt_no, channel, text, place, lat, lon, contact, line_user_id, consent, status, section,"
     " suggested_section, suggestion_json, pii_json, masked_text, public_summary, close_reason,"
-    " received_at, updated_at, due_at, answered_at, published_at"
+    " received_at, updated_at, due_at, answered_at, published_at, routed_by, assignee, duplicate_of"
 )
 
 
@@ -50,6 +50,9 @@ def _submission(row: aiosqlite.Row) -> Submission:
         due_at=row["due_at"],
         answered_at=row["answered_at"],
         published_at=row["published_at"],
+        routed_by=row["routed_by"],
+        assignee=row["assignee"],
+        duplicate_of=row["duplicate_of"],
     )
 
 
@@ -124,6 +127,7 @@ async def update_fields(conn: aiosqlite.Connection, sub_id: int, fields: dict[st
     allowed = {
         "status", "section", "public_summary", "close_reason", "updated_at", "due_at", "answered_at",
         "published_at", "masked_text", "suggested_section", "suggestion_json", "pii_json", "terms",
+        "routed_by", "assignee", "duplicate_of",
     }
     bad = set(fields) - allowed
     if bad:
@@ -170,11 +174,12 @@ async def upsert_answer(
 
 
 async def set_answer_state(
-    conn: aiosqlite.Connection, sub_id: int, *, state: str, approver: str | None, now: str
+    conn: aiosqlite.Connection, sub_id: int, *, state: str, approver: str | None, now: str,
+    review_comment: str | None = None,
 ) -> None:
     await conn.execute(
-        "UPDATE answers SET state = ?, approver = ?, updated_at = ? WHERE submission_id = ?",
-        (state, approver, now, sub_id),
+        "UPDATE answers SET state = ?, approver = ?, updated_at = ?, review_comment = ? WHERE submission_id = ?",
+        (state, approver, now, review_comment, sub_id),
     )
 
 
@@ -197,7 +202,7 @@ async def by_client_key(conn: aiosqlite.Connection, client_key: str) -> Submissi
 
 async def answer_for(conn: aiosqlite.Connection, sub_id: int) -> Answer | None:
     async with conn.execute(
-        "SELECT submission_id, body, state, author, approver, created_at, updated_at"
+        "SELECT submission_id, body, state, author, approver, created_at, updated_at, review_comment"
         " FROM answers WHERE submission_id = ?",
         (sub_id,),
     ) as cur:

@@ -56,3 +56,21 @@ async def set_password_hash(conn: aiosqlite.Connection, user_id: int, password_h
 
 async def touch_login(conn: aiosqlite.Connection, user_id: int, now: str) -> None:
     await conn.execute("UPDATE users SET last_login_at = ? WHERE id = ?", (now, user_id))
+
+
+async def all_users(conn: aiosqlite.Connection) -> list[User]:
+    async with conn.execute("SELECT * FROM users ORDER BY active DESC, name") as cur:
+        return [_user(r) for r in await cur.fetchall()]
+
+
+async def set_active(conn: aiosqlite.Connection, user_id: int, active: bool) -> None:
+    await conn.execute("UPDATE users SET active = ? WHERE id = ?", (int(active), user_id))
+
+
+async def active_in_section(conn: aiosqlite.Connection, section: str) -> list[User]:
+    """People who may be assigned an item of ``section``: its staff, and every approver/admin."""
+    async with conn.execute(
+        "SELECT * FROM users WHERE active = 1 AND (section = ? OR role IN ('approver', 'admin')) ORDER BY role DESC, name",
+        (section,),
+    ) as cur:
+        return [_user(r) for r in await cur.fetchall()]
