@@ -46,7 +46,12 @@ async def test_closing_a_private_item_with_an_answer_sends_the_answer(line_clien
     await add_user(line_client.app, "koucho", "approver")
     await login(line_client, "koucho")
     await admin_post(line_client, receipt_no, "answer", {"body": "担当課から状況を確認します。"})
-    assert (await admin_post(line_client, receipt_no, "close", {"reason": "private"})).status == 200
+    # Closing "with a reply" needs the answer's 決裁 first; a plain close sends nothing.
+    assert (await admin_post(line_client, receipt_no, "close", {"reason": "private", "reply": "1"})).status == 400
+    await settle(line_client)
+    assert line_api.of("push") == []
+    assert (await admin_post(line_client, receipt_no, "approve", {})).status == 200
+    assert (await admin_post(line_client, receipt_no, "close", {"reason": "private", "reply": "1"})).status == 200
     await settle(line_client)
     [push] = line_api.of("push")
     assert "回答です" in push.texts[0] and "担当課から状況を確認します。" in push.texts[0]
