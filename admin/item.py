@@ -14,6 +14,7 @@ from meyasubako.domain import CLOSE_REASONS, DomainError, InvalidInput, NotFound
 from meyasubako.staff_actions import fill_template
 from meyasubako.web import check_csrf, render
 from meyasubako.workflow import Workflow
+from storage import attachments as att_db
 from storage import queue as queue_db
 from storage import staff as staff_db
 from storage import submissions as subs
@@ -52,6 +53,7 @@ async def item_context(request: web.Request, user: User, receipt_no: str) -> dic
         answer = await subs.answer_for(conn, sub.id)
         events = await subs.events_for(conn, sub.id)
         notes = await staff_db.notes_for(conn, sub.id)
+        photos = await att_db.for_submission(conn, sub.id)
         templates = await staff_db.templates_for(conn, sub.section) if sub.section else []
         assignable = await users_db.active_in_section(conn, sub.section) if sub.section else []
         found = {s.receipt_no: s for s in await queue_db.by_receipts(conn, [r for r, _ in similar_hits])}
@@ -61,7 +63,7 @@ async def item_context(request: web.Request, user: User, receipt_no: str) -> dic
         sim_answers = await queue_db.answers_for(conn, [s.id for s in similar])
     return {
         "user": user, "sub": sub, "answer": answer, "events": events, "notes": notes, "templates": templates,
-        "assignable": assignable, "similar": similar, "sim_scores": scores, "sim_answers": sim_answers,
+        "assignable": assignable, "photos": photos, "similar": similar, "sim_scores": scores, "sim_answers": sim_answers,
         "original_segments": segments(sub.text, sub.pii), "answer_states": ANSWER_STATES,
         "action_labels": ACTION_LABELS, "overdue": bool(sub.is_open and sub.due_at and sub.due_at < today()),
         "errors": {}, "form": {}, "flashes": await pop_flash(request),

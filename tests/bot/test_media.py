@@ -70,6 +70,8 @@ async def test_staff_see_photos_of_their_sections_only(line_client, line_api):
     await login(line_client, "kouen")
     assert (await line_client.get(f"/admin/attachments/{att.id}")).status == 404
     await login(line_client, "douro")
+    page = await (await line_client.get(f"/admin/items/{receipt_no}")).text()
+    assert f'src="/admin/attachments/{att.id}"' in page and "写真（職員のみ" in page
     resp = await line_client.get(f"/admin/attachments/{att.id}")
     assert resp.status == 200
     assert resp.headers["Content-Type"] == "image/jpeg"
