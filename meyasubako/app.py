@@ -11,9 +11,11 @@ from aiohttp import web
 from aiohttp_session import session_middleware
 from aiohttp_session.cookie_storage import EncryptedCookieStorage
 
+import admin.residents
 import admin.views
+import handlers.health
 import handlers.public
-from meyasubako import keys
+from meyasubako import keys, ops
 from meyasubako.catalog import load_sections
 from meyasubako.nlp_service import NlpService
 from meyasubako.ratelimit import RateLimiter
@@ -80,15 +82,20 @@ def create_app(settings: Settings) -> web.Application:
     )
     app = web.Application(
         client_max_size=settings.max_body_bytes,
-        middlewares=[session_middleware(storage), security_headers, request_log, errors],
+        middlewares=[session_middleware(storage), security_headers, request_log, handlers.health.count_requests,
+                     errors],
     )
     app[keys.SETTINGS] = settings
     app[keys.TEMPLATES] = make_templates()
     app[keys.SUBMIT_LIMITER] = RateLimiter(settings.rate_limit)
     app[keys.SECTIONS] = {}
     app[keys.BACKGROUND] = set()
+    app.cleanup_ctx.append(ops.serve_lock)  # before the database opens: restore refuses a served database
     app.cleanup_ctx.append(_resources)
+    app.cleanup_ctx.append(ops.scheduled_jobs)  # nightly backup, daily retention (when configured)
     handlers.public.setup_routes(app)
+    handlers.health.setup_routes(app)
     admin.views.setup_routes(app)
+    admin.residents.setup_routes(app)
     app.router.add_static("/static", STATIC_DIR, append_version=False)
     return app

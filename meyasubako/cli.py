@@ -7,9 +7,9 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from meyasubako.commands import export, serve, user
+from meyasubako.commands import backup, check, export, restore, retention, serve, user
 
-COMMANDS = [serve, user, export]
+COMMANDS = [serve, user, export, backup, restore, check, retention]
 
 
 def setup_logging(level: int = logging.INFO) -> None:
