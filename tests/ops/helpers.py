@@ -32,8 +32,14 @@ def rows(db: Path, sql: str, params: tuple = ()) -> list[dict[str, Any]]:
         conn.close()
 
 
-def table(db: Path, name: str, key: str = "id") -> dict[Any, dict[str, Any]]:
-    return {r[key]: r for r in rows(db, f"SELECT * FROM {name}")}
+def table(db: Path, name: str, key: str = "rowid") -> dict[Any, dict[str, Any]]:
+    """Every row of a table, keyed by ``key`` (rowid by default, which every ordinary table has)."""
+    out = {}
+    for r in rows(db, f"SELECT rowid AS _rowid, * FROM {name}"):
+        k = r.pop("_rowid") if key == "rowid" else r[key]
+        r.pop("_rowid", None)
+        out[k] = r
+    return out
 
 
 def execute(db: Path, *statements: str, fk: bool = True) -> None:
