@@ -97,3 +97,34 @@ def test_operations_settings_are_validated():
                      ({"MEYASUBAKO_METRICS_TOKEN": "short"}, "METRICS_TOKEN")]:
         with pytest.raises(SettingsError, match=key):
             from_env({"MEYASUBAKO_SECRET_KEY": "x" * 20, **env}).validate()
+
+
+def test_journald_log_format(tmp_path):
+    import logging
+    import os
+
+    from meyasubako.logfmt import JournaldFormatter, stderr_is_journal
+
+    with open(tmp_path / "stream", "w") as f:
+        st = os.fstat(f.fileno())
+        assert stderr_is_journal({"JOURNAL_STREAM": f"{st.st_dev}:{st.st_ino}"}, f.fileno())
+        assert not stderr_is_journal({"JOURNAL_STREAM": f"{st.st_dev}:{st.st_ino + 1}"}, f.fileno())
+        assert not stderr_is_journal({"JOURNAL_STREAM": "garbage"}, f.fileno())
+        assert not stderr_is_journal({}, f.fileno())
+    rec = logging.LogRecord("meyasubako.x", logging.ERROR, __file__, 1, "event=boom a=%d", (1,), None)
+    assert JournaldFormatter().format(rec) == "<3>level=ERROR logger=meyasubako.x event=boom a=1"
+
+
+def test_serve_flags_override_the_environment():
+    from meyasubako.cli import build_parser
+    from meyasubako.commands.serve import ops_overrides
+
+    args = build_parser().parse_args(["serve", "--trusted-proxies", "10.0.0.1", "--retention-days", "0",
+                                      "--backup-dir", "/srv/b", "--backup-keep", "3", "--backup-hour", "2"])
+    s = from_env({"MEYASUBAKO_SECRET_KEY": "x" * 20, "MEYASUBAKO_RETENTION_DAYS": "10"}).with_overrides(
+        **ops_overrides(args))
+    assert [str(n) for n in s.trusted_proxies] == ["10.0.0.1/32"]
+    assert (s.retention_days, s.backup_dir, s.backup_keep, s.backup_hour) == (0, "/srv/b", 3, 2)
+    bad = build_parser().parse_args(["serve", "--trusted-proxies", "nonsense"])
+    with pytest.raises(SettingsError, match="--trusted-proxies"):
+        ops_overrides(bad)
