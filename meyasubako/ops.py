@@ -32,6 +32,7 @@ log = logging.getLogger("meyasubako.ops")
 
 RETENTION_HOUR = 4  # JST, after the nightly backup, so the last backup before an erasure still has the data
 Sleep = Callable[[float], Awaitable[Any]]
+CHUNK = 50  # items erased per group commit during a retention pass
 
 
 @dataclass
@@ -76,15 +77,21 @@ async def retention_pass(db: Database, *, days: int, files_dir: Path, now: dt.da
     if dry_run or not report.candidates:
         return report
     stamp = clock.iso(now)
+    async with db.read() as conn:
+        tables = await rdb.linked_tables(conn)
 
     def job_for(sub_id: int):  # type: ignore[no-untyped-def]
         async def job(conn):  # type: ignore[no-untyped-def]
             return await privacy.erase_in_tx(conn, sub_id, reason="retention", actor="system", now=stamp,
-                                             files_dir=files_dir)
+                                             files_dir=files_dir, tables=tables)
         return job
 
-    # One job per item: the group-commit writer batches them, and one bad item cannot undo the rest.
-    results = await asyncio.gather(*(db.write(job_for(c["id"])) for c in report.candidates), return_exceptions=True)
+    # One job per item, so one bad item cannot undo the rest; queued CHUNK at a time, so that the
+    # residents' submissions queued meanwhile wait for at most one chunk, not for the whole backlog.
+    results: list[Any] = []
+    for i in range(0, len(report.candidates), CHUNK):
+        chunk = report.candidates[i:i + CHUNK]
+        results += await asyncio.gather(*(db.write(job_for(c["id"])) for c in chunk), return_exceptions=True)
     for cand, res in zip(report.candidates, results, strict=True):
         if isinstance(res, BaseException):
             log.error("event=retention_failed receipt=%s error=%r", cand["receipt_no"], res)

@@ -94,8 +94,12 @@ def _files_in(rows: list[dict[str, Any]], files_dir: Path) -> list[Path]:
 
 
 async def erase_in_tx(conn: aiosqlite.Connection, sub_id: int, *, reason: str, actor: str, now: str,
-                      files_dir: Path, note: str = "") -> Erasure:
-    """Erase one submission's personal data. Runs inside the writer's transaction."""
+                      files_dir: Path, note: str = "",
+                      tables: tuple[list[str], list[tuple[str, str]]] | None = None) -> Erasure:
+    """Erase one submission's personal data. Runs inside the writer's transaction.
+
+    ``tables``: the result of ``storage.retention.linked_tables`` when erasing many items at once.
+    """
     row = await rdb.submission_row(conn, sub_id)
     assert row is not None
     result = Erasure(row["receipt_no"])
@@ -113,7 +117,7 @@ async def erase_in_tx(conn: aiosqlite.Connection, sub_id: int, *, reason: str, a
         scrubbed = scrub_note(ev["action"], ev["note"])
         if scrubbed != ev["note"]:
             await rdb.set_event_note(conn, ev["id"], scrubbed)
-    per_sub, per_line = await rdb.linked_tables(conn)
+    per_sub, per_line = tables or await rdb.linked_tables(conn)
     doomed: list[Path] = []
     for table in per_sub:
         rows = await rdb.rows_where(conn, table, "submission_id", sub_id)

@@ -15,3 +15,8 @@ CREATE TABLE privacy_log (
     detail_json TEXT NOT NULL DEFAULT '{}'     -- counts per kind of data
 );
 CREATE INDEX privacy_log_at ON privacy_log (at DESC);
+
+-- Erasure and disclosure look rows up by these; without indexes each erased item would scan them.
+CREATE INDEX privacy_outbox_submission ON outbox (submission_id) WHERE submission_id IS NOT NULL;
+CREATE INDEX privacy_outbox_recipient ON outbox (recipient);
+CREATE INDEX privacy_submissions_contact ON submissions (contact) WHERE contact IS NOT NULL;
