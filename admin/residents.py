@@ -65,6 +65,9 @@ async def _page(request: web.Request, ctx: dict[str, Any], status: int = 200) ->
         ledger = await rdb.recent_log(conn)
     for entry in ledger:
         entry["detail"] = json.loads(entry.pop("detail_json") or "{}")
+        kind, _, ref = entry["reason"].partition("：")
+        entry["reason"] = privacy.REASONS.get(kind, kind) + (f"：{ref}" if ref else "")
+        entry["actor"] = entry["actor"].removeprefix("user:") if entry["actor"] != "system" else "自動（保存期間）"
     base = {"user": request["user"], "kinds": KINDS, "kind": "receipt", "q": "", "found": None, "error": "",
             "ledger": ledger, "done": None}
     return await render(request, "admin/residents.html", {**base, **ctx}, status=status)
