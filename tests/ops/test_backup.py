@@ -114,9 +114,9 @@ def test_restore_refuses_a_leftover_wal_and_nonempty_files_dir(tmp_path):
 
 def _tiny_backup(tmp_path: Path) -> Path:
     db = tmp_path / "src.sqlite3"
-    from storage import migrations
-
     import sqlite3
+
+    from storage import migrations
 
     conn = sqlite3.connect(db)
     conn.execute("CREATE TABLE schema_version (version INTEGER PRIMARY KEY, name TEXT, applied_at TEXT)")
