@@ -1,4 +1,4 @@
-"""The public side: web form, private status page, notice board, item pages, health."""
+"""The public side: web form, private status page, notice board, item pages (health: handlers/health.py)."""
 
 from __future__ import annotations
 
@@ -153,14 +153,6 @@ async def voice(request: web.Request) -> web.Response:
     return await render(request, "voice.html", {"sub": sub, "answer": answer})
 
 
-async def healthz(request: web.Request) -> web.Response:
-    try:
-        version = await request.app[keys.DB].schema_version()
-    except Exception as exc:
-        return web.json_response({"status": "unavailable", "error": type(exc).__name__}, status=503)
-    return web.json_response({"status": "ok", "schema_version": version})
-
-
 def setup_routes(app: web.Application) -> None:
     app.router.add_get("/", board, name="board")
     app.router.add_get("/submit", submit_form, name="submit")
@@ -168,4 +160,3 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_get("/submit/done", submit_done)
     app.router.add_get("/status/{token}", status_page)
     app.router.add_get(r"/voices/{receipt_no:" + RECEIPT_RE + "}", voice, name="voice")
-    app.router.add_get("/healthz", healthz)

@@ -12,10 +12,12 @@ from aiohttp_session import session_middleware
 from aiohttp_session.cookie_storage import EncryptedCookieStorage
 
 import admin.attachments
+import admin.residents
 import admin.views
 import bot.service
+import handlers.health
 import handlers.public
-from meyasubako import keys
+from meyasubako import keys, ops
 from meyasubako.catalog import load_sections
 from meyasubako.nlp_service import NlpService
 from meyasubako.ratelimit import RateLimiter
@@ -85,17 +87,22 @@ def create_app(settings: Settings) -> web.Application:
     )
     app = web.Application(
         client_max_size=settings.max_body_bytes,
-        middlewares=[session_middleware(storage), security_headers, request_log, errors],
+        middlewares=[session_middleware(storage), security_headers, request_log, handlers.health.count_requests,
+                     errors],
     )
     app[keys.SETTINGS] = settings
     app[keys.TEMPLATES] = make_templates()
     app[keys.SUBMIT_LIMITER] = RateLimiter(settings.rate_limit)
     app[keys.SECTIONS] = {}
     app[keys.BACKGROUND] = set()
+    app.cleanup_ctx.append(ops.serve_lock)  # before the database opens: restore refuses a served database
     app.cleanup_ctx.append(_resources)
+    app.cleanup_ctx.append(ops.scheduled_jobs)  # nightly backup, daily retention (when configured)
     handlers.public.setup_routes(app)
+    handlers.health.setup_routes(app)
     admin.views.setup_routes(app)
     admin.attachments.setup_routes(app)
     bot.service.setup(app)  # POST /line/webhook (503 without LINE settings), outbox sender, notifier
+    admin.residents.setup_routes(app)
     app.router.add_static("/static", STATIC_DIR, append_version=False)
     return app

@@ -10,10 +10,18 @@ from collections.abc import Sequence
 from meyasubako.commands import classify, eval, export, serve, user
 
 COMMANDS = [serve, classify, eval, user, export]
+from meyasubako.commands import backup, check, export, restore, retention, serve, user
+from meyasubako.logfmt import JournaldFormatter, stderr_is_journal
+COMMANDS = [serve, user, export, backup, restore, check, retention]
 
 
 def setup_logging(level: int = logging.INFO) -> None:
     # key=value lines on stderr: journald and `grep` both read them.
+    if stderr_is_journal():
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(JournaldFormatter())
+        logging.basicConfig(level=level, handlers=[handler])
+        return
     logging.basicConfig(
         level=level, stream=sys.stderr,
         format="time=%(asctime)s level=%(levelname)s logger=%(name)s %(message)s",

@@ -54,6 +54,7 @@ CLOSE_REASONS: dict[str, str] = {
     "duplicate": "重複",
     "out_of_scope": "所管外",
     "mischief": "いたずら",
+    "withdrawn": "取下げ（本人の申出）",  # also set when a resident's erasure request ends an open item
 }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from collections.abc import Mapping
@@ -10,6 +11,11 @@ from pathlib import Path
 
 DEFAULT_DB = "var/meyasubako.sqlite3"
 DEFAULT_RATE_LIMIT = 10  # submissions per minute per client address or LINE user
+DEFAULT_RETENTION_DAYS = 1826  # 5 years after an item is closed (文書管理: 5年保存), then personal data goes
+DEFAULT_BACKUP_KEEP = 7
+DEFAULT_BACKUP_HOUR = 3  # JST; nightly backups run when the office is closed
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 class SettingsError(Exception):
@@ -29,6 +35,13 @@ class Settings:
     port: int = 8080
     session_max_age: int = 8 * 3600  # staff sessions expire after 8 hours
     max_body_bytes: int = 1024 * 1024
+    # -- operations (issue 9) --
+    trusted_proxies: tuple[Network, ...] = ()  # peers whose X-Forwarded-For is believed
+    retention_days: int = DEFAULT_RETENTION_DAYS  # 0 = keep personal data forever
+    backup_dir: str = ""  # scheduled backups go here; empty = no scheduled backups
+    backup_keep: int = DEFAULT_BACKUP_KEEP
+    backup_hour: int = DEFAULT_BACKUP_HOUR
+    metrics_token: str | None = field(default=None, repr=False)  # bearer token for /metrics from elsewhere
 
     @property
     def line_enabled(self) -> bool:
@@ -58,6 +71,14 @@ class Settings:
         if bool(self.line_channel_secret) != bool(self.line_channel_access_token):
             missing = "LINE_CHANNEL_ACCESS_TOKEN" if self.line_channel_secret else "LINE_CHANNEL_SECRET"
             raise SettingsError(f"{missing} is not set (LINE needs both the channel secret and the access token)")
+        if self.retention_days < 0:
+            raise SettingsError("MEYASUBAKO_RETENTION_DAYS must be 0 (keep forever) or a positive number of days")
+        if self.backup_keep < 1:
+            raise SettingsError("MEYASUBAKO_BACKUP_KEEP must be at least 1")
+        if not 0 <= self.backup_hour <= 23:
+            raise SettingsError("MEYASUBAKO_BACKUP_HOUR must be an hour of the day, 0-23")
+        if self.metrics_token is not None and len(self.metrics_token) < 16:
+            raise SettingsError("MEYASUBAKO_METRICS_TOKEN must be at least 16 characters")
         return self
 
     def with_overrides(self, **kw: object) -> Settings:
@@ -74,16 +95,56 @@ def _int(env: Mapping[str, str], key: str, default: int) -> int:
         raise SettingsError(f"{key} must be a whole number, got {raw!r}") from exc
 
 
+def parse_networks(raw: str, key: str = "MEYASUBAKO_TRUSTED_PROXIES") -> tuple[Network, ...]:
+    """'127.0.0.1, 10.0.0.0/8, ::1' -> networks; a malformed entry fails fast, naming the key."""
+    nets: list[Network] = []
+    for part in raw.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        try:
+            nets.append(ipaddress.ip_network(part, strict=False))
+        except ValueError as exc:
+            raise SettingsError(f"{key}: {part!r} is not an IP address or network") from exc
+    return tuple(nets)
+
+
+def _secret(env: Mapping[str, str], key: str) -> str | None:
+    """A secret from KEY, or from the file named by KEY_FILE (systemd LoadCredential, Docker secrets).
+
+    Files keep secrets out of the process environment (which /proc and crash reports can show).
+    """
+    direct = env.get(key) or None
+    path = env.get(key + "_FILE") or None
+    if direct and path:
+        raise SettingsError(f"set either {key} or {key}_FILE, not both")
+    if path is None:
+        return direct
+    try:
+        value = Path(path).read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise SettingsError(f"{key}_FILE: cannot read {path!r} ({exc.strerror})") from exc
+    if not value:
+        raise SettingsError(f"{key}_FILE: {path!r} is empty")
+    return value
+
+
 def from_env(env: Mapping[str, str] | None = None) -> Settings:
     e = os.environ if env is None else env
     return Settings(
         db=e.get("MEYASUBAKO_DB") or DEFAULT_DB,
-        secret_key=e.get("MEYASUBAKO_SECRET_KEY", ""),
-        line_channel_secret=e.get("LINE_CHANNEL_SECRET") or None,
-        line_channel_access_token=e.get("LINE_CHANNEL_ACCESS_TOKEN") or None,
+        secret_key=_secret(e, "MEYASUBAKO_SECRET_KEY") or "",
+        line_channel_secret=_secret(e, "LINE_CHANNEL_SECRET"),
+        line_channel_access_token=_secret(e, "LINE_CHANNEL_ACCESS_TOKEN"),
         line_api_base=e.get("LINE_API_BASE") or None,
         rate_limit=_int(e, "MEYASUBAKO_RATE_LIMIT", DEFAULT_RATE_LIMIT),
         base_url=(e.get("MEYASUBAKO_BASE_URL") or "").rstrip("/"),
+        trusted_proxies=parse_networks(e.get("MEYASUBAKO_TRUSTED_PROXIES") or ""),
+        retention_days=_int(e, "MEYASUBAKO_RETENTION_DAYS", DEFAULT_RETENTION_DAYS),
+        backup_dir=e.get("MEYASUBAKO_BACKUP_DIR") or "",
+        backup_keep=_int(e, "MEYASUBAKO_BACKUP_KEEP", DEFAULT_BACKUP_KEEP),
+        backup_hour=_int(e, "MEYASUBAKO_BACKUP_HOUR", DEFAULT_BACKUP_HOUR),
+        metrics_token=_secret(e, "MEYASUBAKO_METRICS_TOKEN"),
     )
 
 

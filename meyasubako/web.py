@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import re
 import secrets
@@ -109,8 +110,38 @@ class CsrfError(DomainError):
 
 
 # -- client address ---------------------------------------------------------------------------------
+def _ip(value: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        return ipaddress.ip_address(value.strip())
+    except ValueError:
+        return None
+
+
+def _trusted(addr: ipaddress.IPv4Address | ipaddress.IPv6Address, nets: tuple[Any, ...]) -> bool:
+    return any(addr.version == n.version and addr in n for n in nets)
+
+
 def client_address(request: web.Request) -> str:
-    return request.remote or "unknown"
+    """The client's address for rate limits and logs.
+
+    X-Forwarded-For is believed only when the TCP peer is a configured trusted proxy
+    (MEYASUBAKO_TRUSTED_PROXIES); then the rightmost hop that is not itself a trusted proxy is the
+    client. Hops further left were written by the client and can be anything, so they are never read.
+    """
+    peer = request.remote or "unknown"
+    nets = request.app[keys.SETTINGS].trusted_proxies
+    peer_ip = _ip(peer) if nets else None
+    if peer_ip is None or not _trusted(peer_ip, nets):
+        return peer
+    hops = [h for v in request.headers.getall("X-Forwarded-For", []) for h in v.split(",")]
+    for hop in reversed(hops):
+        ip = _ip(hop)
+        if ip is None:  # a garbled hop: our own proxy did not write it, so stop believing the header
+            break
+        if not _trusted(ip, nets):
+            return str(ip)
+        peer = str(ip)
+    return peer
 
 
 # -- middlewares ----------------------------------------------------------------------------------

@@ -10,11 +10,12 @@ import hashlib
 import logging
 import secrets
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import aiosqlite
 
-from meyasubako import clock
+from meyasubako import clock, privacy
 from meyasubako.domain import (
     CLOSE_REASONS,
     TRANSITIONS,
@@ -293,3 +294,30 @@ class Workflow(StaffActions):
         sub = await self.db.write(job)
         await self.nlp.unindex("public", sub.receipt_no)
         return sub
+
+    # -- personal data (issue 9) -------------------------------------------------------------------
+    async def erase(self, receipt_no: str, *, reason: str, actor: str, files_dir: Path,
+                    note: str = "") -> privacy.Erasure:
+        """Erase one item's personal data (``reason``: 'retention' or 'request').
+
+        A resident's request also ends an item still being handled (closed as 取下げ): nothing is
+        left to answer. The status is unchanged otherwise; the published 要旨 and answer stay.
+        """
+        if reason not in privacy.REASONS:
+            raise InvalidInput("削除の理由が正しくありません。")
+
+        async def job(conn: aiosqlite.Connection) -> privacy.Erasure:
+            sub = await self._load(conn, receipt_no)
+            now = clock.iso(self.now())
+            if reason == "request" and sub.status not in (Status.PUBLISHED, Status.CLOSED):
+                await self._transition(conn, sub, Status.CLOSED, actor=actor, action="close",
+                                       note=CLOSE_REASONS["withdrawn"], fields={"close_reason": "withdrawn"})
+            return await privacy.erase_in_tx(conn, sub.id, reason=reason, actor=actor, now=now,
+                                             files_dir=files_dir, note=note)
+
+        result = await self.db.write(job)
+        if not result.already:
+            await self.nlp.unindex("staff", receipt_no)
+            log.info("event=erase receipt=%s reason=%s actor=%s fields=%s files=%d", receipt_no, reason, actor,
+                     ",".join(result.fields), len(result.files))
+        return result

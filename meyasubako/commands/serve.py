@@ -8,7 +8,7 @@ from aiohttp import web
 
 from meyasubako.app import create_app
 from meyasubako.commands.common import add_db_flag, fail
-from meyasubako.settings import SettingsError, ensure_secret_key, from_env
+from meyasubako.settings import SettingsError, ensure_secret_key, from_env, parse_networks
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -22,7 +22,28 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--line-api-base", help="env LINE_API_BASE (e.g. a local test double)")
     p.add_argument("--rate-limit", type=int, help="env MEYASUBAKO_RATE_LIMIT: submissions/minute per client; 0 = off")
     p.add_argument("--base-url", help="env MEYASUBAKO_BASE_URL: public https URL, used in links sent to residents")
+    ops_flags(p)
     p.set_defaults(func=run)
+
+
+def ops_flags(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("production (see README: 本番運用)")
+    g.add_argument("--trusted-proxies", help="env MEYASUBAKO_TRUSTED_PROXIES: proxy IPs/CIDRs whose X-Forwarded-For is believed")
+    g.add_argument("--retention-days", type=int, help="env MEYASUBAKO_RETENTION_DAYS: erase personal data N days after "
+                                                      "an item is finished (default 1826; 0 = never)")
+    g.add_argument("--backup-dir", help="env MEYASUBAKO_BACKUP_DIR: nightly backups go here (unset = none)")
+    g.add_argument("--backup-keep", type=int, help="env MEYASUBAKO_BACKUP_KEEP: nightly backups kept (default 7)")
+    g.add_argument("--backup-hour", type=int, help="env MEYASUBAKO_BACKUP_HOUR: hour (JST) of the nightly backup (default 3)")
+    g.add_argument("--metrics-token", help="env MEYASUBAKO_METRICS_TOKEN: bearer token for /metrics from other hosts")
+
+
+def ops_overrides(args: argparse.Namespace) -> dict[str, object]:
+    return {
+        "trusted_proxies": parse_networks(args.trusted_proxies, "--trusted-proxies")
+        if args.trusted_proxies is not None else None,
+        "retention_days": args.retention_days, "backup_dir": args.backup_dir, "backup_keep": args.backup_keep,
+        "backup_hour": args.backup_hour, "metrics_token": args.metrics_token,
+    }
 
 
 def run(args: argparse.Namespace) -> int:
@@ -31,6 +52,7 @@ def run(args: argparse.Namespace) -> int:
             db=args.db, secret_key=args.secret_key, line_channel_secret=args.line_channel_secret,
             line_channel_access_token=args.line_channel_access_token, line_api_base=args.line_api_base,
             rate_limit=args.rate_limit, base_url=args.base_url, host=args.host, port=args.port,
+            **ops_overrides(args),
         )
         settings = ensure_secret_key(settings).validate()
         app = create_app(settings)
