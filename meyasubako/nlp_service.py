@@ -89,3 +89,8 @@ class NlpService:
 
     def close(self) -> None:
         self._executor.shutdown(wait=True)
+        # aiohttp keeps recently used Applications alive in an LRU cache of middleware chains, and
+        # with them this service: drop the dictionary and indexes now instead of when that cache
+        # lets go (matters for test suites that build hundreds of apps in one process).
+        self.indexes.clear()
+        del self.analyzer

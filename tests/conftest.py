@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import re
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -23,6 +24,19 @@ def csrf_of(html: str) -> str:
     m = _CSRF.search(html)
     assert m, "page has no CSRF token"
     return m.group(1)
+
+
+@pytest.fixture(autouse=True)
+def _release_apps():
+    """aiohttp caches middleware chains per Application (an LRU of 1024), which keeps every app a
+    test built alive; clear it after each test so the suite's memory stays flat."""
+    yield
+    from aiohttp import web_app
+
+    cache = getattr(web_app, "_cached_build_middleware", None)
+    if cache is not None:
+        cache.cache_clear()
+    gc.collect()
 
 
 @pytest.fixture
