@@ -99,8 +99,10 @@ async def main() -> None:
 
         async def walk() -> int:
             n = 0
-            async for b in public.iter_published(conn):
-                n += len(b)
+            last = 0
+            while batch := await public.published_after(conn, last):
+                n += len(batch)
+                last = batch[-1].id
             return n
 
         n = await timed("open data: iterate all published", walk())

@@ -12,7 +12,13 @@ from aiohttp_session import session_middleware
 from aiohttp_session.cookie_storage import EncryptedCookieStorage
 
 import admin.views
+import handlers.board
+import handlers.feeds
+import handlers.open311
+import handlers.opendata
 import handlers.public
+import handlers.stats
+from handlers.related import public_index_ctx
 from meyasubako import keys
 from meyasubako.catalog import load_sections
 from meyasubako.nlp_service import NlpService
@@ -88,7 +94,10 @@ def create_app(settings: Settings) -> web.Application:
     app[keys.SECTIONS] = {}
     app[keys.BACKGROUND] = set()
     app.cleanup_ctx.append(_resources)
+    app.cleanup_ctx.append(public_index_ctx)  # after _resources: it reads the db into the nlp index
     handlers.public.setup_routes(app)
+    for public_side in (handlers.board, handlers.stats, handlers.feeds, handlers.opendata, handlers.open311):
+        public_side.setup_routes(app)
     admin.views.setup_routes(app)
     app.router.add_static("/static", STATIC_DIR, append_version=False)
     return app

@@ -188,21 +188,15 @@ async def iter_public_terms(conn: aiosqlite.Connection, batch: int = 1000) -> As
         last = rows[-1]["id"]
 
 
-async def iter_published(conn: aiosqlite.Connection, batch: int = 500) -> AsyncIterator[list[PublicItem]]:
-    """Every published item in id order, in batches (open data downloads stream these)."""
-    last = 0
-    while True:
-        async with conn.execute(
-            # NOT INDEXED: walk the table in rowid order; the status index would sort all rows per batch.
-            f"{_COLS} FROM submissions s NOT INDEXED{_JOINS}"
-            " WHERE s.status = 'published' AND s.id > ? ORDER BY s.id LIMIT ?",
-            (last, batch),
-        ) as cur:
-            rows = await cur.fetchall()
-        if not rows:
-            return
-        yield [_item(r) for r in rows]
-        last = rows[-1]["id"]
+async def published_after(conn: aiosqlite.Connection, after_id: int, limit: int = 500) -> list[PublicItem]:
+    """Published items with id > ``after_id`` in id order (open data downloads page with this)."""
+    # NOT INDEXED: walk the table in rowid order; the status index would sort all rows per batch.
+    async with conn.execute(
+        f"{_COLS} FROM submissions s NOT INDEXED{_JOINS}"
+        " WHERE s.status = 'published' AND s.id > ? ORDER BY s.id LIMIT ?",
+        (after_id, limit),
+    ) as cur:
+        return [_item(r) for r in await cur.fetchall()]
 
 
 async def first_received_month(conn: aiosqlite.Connection) -> str | None:

@@ -1,0 +1,72 @@
+"""Related published items: the public similarity index, rebuilt at start-up, and its lookups.
+
+The workflow adds an item to the in-memory public index when it publishes it; that index is gone
+after a restart, so a start-up task reloads every published item's public terms (要旨 + answer,
+as stored in ``public_fts``) in batches. Lookups always re-read the items from storage with the
+``published`` condition, so an item unpublished while the index was being rebuilt is never shown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from meyasubako import keys
+from storage import public as pub
+
+log = logging.getLogger("meyasubako.related")
+
+PUBLIC_INDEX_READY = web.AppKey("public_index_ready", asyncio.Event)
+MIN_SCORE = 0.15  # below this, "related" items share little more than a common word
+
+
+async def _rebuild(app: web.Application) -> int:
+    db, nlp = app[keys.DB], app[keys.NLP]
+    n = 0
+    async with db.read() as conn:
+        async for batch in pub.iter_public_terms(conn):
+            for receipt_no, terms in batch:
+                if receipt_no not in nlp.indexes["public"]:  # newer entries from the workflow win
+                    await nlp.index("public", receipt_no, terms)
+            n += len(batch)
+    return n
+
+
+async def public_index_ctx(app: web.Application) -> AsyncIterator[None]:
+    """cleanup_ctx step (after the resources): rebuild the public similarity index in the background."""
+    ready = app[PUBLIC_INDEX_READY] = asyncio.Event()
+
+    async def run() -> None:
+        try:
+            n = await _rebuild(app)
+            log.info("event=public_index_rebuilt items=%d", n)
+        except Exception:  # the board works without related items; say so and carry on
+            log.exception("event=public_index_rebuild_failed")
+        finally:
+            ready.set()
+
+    task = asyncio.create_task(run(), name="public-index-rebuild")
+    try:
+        yield
+    finally:
+        if not task.done():
+            task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+async def related_items(app: web.Application, terms: list[str], *, exclude: str | None = None,
+                        k: int = 5) -> list[tuple[pub.PublicItem, float]]:
+    """Published items most similar to ``terms`` (best first), re-checked against storage."""
+    if not terms:
+        return []
+    hits = await app[keys.NLP].similar_to("public", terms, k=k, exclude=exclude)
+    hits = [(r, s) for r, s in hits if s >= MIN_SCORE]
+    if not hits:
+        return []
+    async with app[keys.DB].read() as conn:
+        items = await pub.by_receipts(conn, [r for r, _ in hits])
+    score = dict(hits)
+    return [(i, score[i.receipt_no]) for i in items]
