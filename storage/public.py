@@ -117,7 +117,7 @@ def _where(f: PublicFilter) -> tuple[str, list[Any]]:
     elif f.timeliness == "late":
         where.append("s.due_at IS NOT NULL AND s.answered_at IS NOT NULL AND substr(s.answered_at, 1, 10) > s.due_at")
     if f.receipt_nos is not None:
-        where.append(f"s.receipt_no IN ({', '.join('?' * len(f.receipt_nos))})" if f.receipt_nos else "0")
+        where.append(f"s.receipt_no IN ({', '.join('?' * len(f.receipt_nos))})" if f.receipt_nos else "s.id < 0")
         params += list(f.receipt_nos)
     if f.terms is not None:
         q = fts_query(f.terms)
@@ -125,7 +125,7 @@ def _where(f: PublicFilter) -> tuple[str, list[Any]]:
             where.append("s.id IN (SELECT rowid FROM public_fts WHERE public_fts MATCH ?)")
             params.append(q)
         else:  # the query had no searchable word: match nothing rather than everything
-            where.append("0")
+            where.append("s.id < 0")
     return " AND ".join(where), params
 
 
