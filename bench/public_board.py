@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import random
+import sys
 import time
 from pathlib import Path
 
@@ -110,5 +111,27 @@ async def main() -> None:
     await db.close()
 
 
+
+
+async def rebuild(path: str) -> None:
+    """Start-up rebuild of the public similarity index from storage (handlers.related)."""
+    from handlers.related import _rebuild
+    from meyasubako import keys
+    from meyasubako.nlp_service import NlpService
+
+    db = Database(path)
+    await db.open()
+    nlp = NlpService(load_sections())
+    t = time.perf_counter()
+    n = await _rebuild({keys.DB: db, keys.NLP: nlp})  # type: ignore[arg-type]
+    print(f"{'rebuild public similarity index':48s} {1000 * (time.perf_counter() - t):8.1f} ms  ({n} items)")
+    t = time.perf_counter()
+    await nlp.similar_to("public", ["ごみ", "公園", "ベンチ"], k=5)
+    print(f"{'related items query':48s} {1000 * (time.perf_counter() - t):8.1f} ms")
+    nlp.close()
+    await db.close()
+
+
 if __name__ == "__main__":
     asyncio.run(main())
+    asyncio.run(rebuild(sys.argv[sys.argv.index("--db") + 1] if "--db" in sys.argv else "/tmp/bench-public.sqlite3"))

@@ -79,7 +79,7 @@ async def _feed(request: web.Request, section: str | None) -> web.Response:
     name = request.app[keys.SECTIONS][section].name if section else None
     body = build_feed(request, items, section=section, section_name=name, updated=updated)
     return web.Response(body=body, content_type="application/atom+xml", charset="utf-8",
-                        headers={"Cache-Control": "public, max-age=300"})
+                        headers={"Cache-Control": "public, max-age=60"})
 
 
 async def feed_all(request: web.Request) -> web.Response:

@@ -71,7 +71,7 @@ async def _stream(request: web.Request, content_type: str, filename: str) -> web
     resp = web.StreamResponse(headers={
         "Content-Type": f"{content_type}; charset=utf-8",
         "Content-Disposition": f'attachment; filename="{filename}"',
-        "Cache-Control": "public, max-age=300",
+        "Cache-Control": "public, max-age=60",
     })
     await resp.prepare(request)
     return resp

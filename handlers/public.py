@@ -64,7 +64,7 @@ async def submit_post(request: web.Request) -> web.StreamResponse:
     step = raw.get("step")
     if step == "edit":  # back from the similar-answers page, with everything kept
         return await render(request, "submit.html", {"form": form, "errors": {}, "form_id": form_id})
-    if step == "check":
+    if step == "check" and raw.get("similar_seen") != "1":  # similar.js already listed them live
         # Before sending: answers to similar published items (the resident may find theirs already).
         # Only when there are some; otherwise the form is sent at once, with no extra page.
         terms = await request.app[keys.NLP].terms(form["text"])

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import OrderedDict
 from collections.abc import AsyncIterator
 
 from aiohttp import web
@@ -20,6 +21,10 @@ from storage import public as pub
 log = logging.getLogger("meyasubako.related")
 
 PUBLIC_INDEX_READY = web.AppKey("public_index_ready", asyncio.Event)
+# BM25 over a large index costs up to ~0.1 s per lookup, and an item's related items change only
+# when something is published or taken down: cache them per item, keyed also by the index size.
+RELATED_CACHE = web.AppKey("related_cache", OrderedDict)
+CACHE_ITEMS = 4096
 MIN_SCORE = 0.15  # below this, "related" items share little more than a common word
 
 
@@ -38,6 +43,7 @@ async def _rebuild(app: web.Application) -> int:
 async def public_index_ctx(app: web.Application) -> AsyncIterator[None]:
     """cleanup_ctx step (after the resources): rebuild the public similarity index in the background."""
     ready = app[PUBLIC_INDEX_READY] = asyncio.Event()
+    app[RELATED_CACHE] = OrderedDict()
 
     async def run() -> None:
         try:
@@ -62,8 +68,19 @@ async def related_items(app: web.Application, terms: list[str], *, exclude: str 
     """Published items most similar to ``terms`` (best first), re-checked against storage."""
     if not terms:
         return []
-    hits = await app[keys.NLP].similar_to("public", terms, k=k, exclude=exclude)
-    hits = [(r, s) for r, s in hits if s >= MIN_SCORE]
+    nlp = app[keys.NLP]
+    cache = app[RELATED_CACHE]
+    key = (exclude, k, len(nlp.indexes["public"])) if exclude else None  # item pages only, not free text
+    if key is not None and key in cache:
+        cache.move_to_end(key)
+        hits = cache[key]
+    else:
+        hits = await nlp.similar_to("public", terms, k=k, exclude=exclude)
+        hits = [(r, s) for r, s in hits if s >= MIN_SCORE]
+        if key is not None:
+            cache[key] = hits
+            if len(cache) > CACHE_ITEMS:
+                cache.popitem(last=False)
     if not hits:
         return []
     async with app[keys.DB].read() as conn:

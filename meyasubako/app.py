@@ -17,6 +17,7 @@ import handlers.feeds
 import handlers.open311
 import handlers.opendata
 import handlers.public
+import handlers.similar
 import handlers.stats
 from handlers.related import public_index_ctx
 from meyasubako import keys
@@ -96,7 +97,8 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(_resources)
     app.cleanup_ctx.append(public_index_ctx)  # after _resources: it reads the db into the nlp index
     handlers.public.setup_routes(app)
-    for public_side in (handlers.board, handlers.stats, handlers.feeds, handlers.opendata, handlers.open311):
+    for public_side in (handlers.board, handlers.stats, handlers.feeds, handlers.opendata, handlers.open311,
+                        handlers.similar):
         public_side.setup_routes(app)
     admin.views.setup_routes(app)
     app.router.add_static("/static", STATIC_DIR, append_version=False)

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import itertools
-from datetime import datetime
 from dataclasses import dataclass
+from datetime import datetime
 
 from aiohttp import web
 

@@ -59,6 +59,9 @@ async def test_axe_zero_violations_on_public_pages(aiohttp_server, settings, tmp
     base = f"http://127.0.0.1:{server.port}"
     first = await seed(app)
     violations: dict[str, str] = {}
+    shots = os.environ.get("MEYASUBAKO_SCREENSHOTS")
+    if shots:  # for a human to look at the phone layout
+        Path(shots).mkdir(parents=True, exist_ok=True)
     async with async_playwright() as p:
         browser = await p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         page = await browser.new_page(locale="ja-JP", viewport=PHONE)
@@ -68,17 +71,31 @@ async def test_axe_zero_violations_on_public_pages(aiohttp_server, settings, tmp
                            ("form", "/submit"), ("not-found", "/voices/2026-999999")]:
             await page.goto(base + path)
             await check(page, name, violations)
-            if os.environ.get("MEYASUBAKO_SCREENSHOTS"):
-                await page.screenshot(path=str(Path(os.environ["MEYASUBAKO_SCREENSHOTS"]) / f"{name}.png"),
-                                      full_page=True)
+            if shots:
+                await page.screenshot(path=str(Path(shots) / f"{name}.png"), full_page=True)
         await page.goto(base + "/")
         await page.screenshot(path=str(tmp_path / "board-phone.png"), full_page=False)
-        shots = os.environ.get("MEYASUBAKO_SCREENSHOTS")
-        if shots:  # for a human to look at the phone layout
-            Path(shots).mkdir(parents=True, exist_ok=True)
+        if shots:
             await page.screenshot(path=str(Path(shots) / "board-phone.png"), full_page=False)
 
-        # The form with validation errors shown.
+        # With JavaScript: similar answers appear under the text box while typing.
+        await page.goto(base + "/submit")
+        await page.fill("#text", "公園のベンチが壊れています")
+        await page.wait_for_selector("#similar-live:not([hidden]) li", timeout=10_000)
+        assert "公園のベンチ" in await page.inner_text("#similar-live")
+        assert "似た内容の投書への回答が" in await page.inner_text("#similar-status")
+        await check(page, "form-typing", violations)
+        if shots:
+            await page.screenshot(path=str(Path(shots) / "form-typing.png"), full_page=True)
+
+        # Having seen the list live, sending goes straight to the receipt.
+        await page.check("#consent-no")
+        await page.click("button[type=submit]")
+        await page.wait_for_selector(".receipt")
+
+        # Without the script (blocked): validation errors, the similar-answers page, back, send, status.
+        page = await browser.new_page(locale="ja-JP", viewport=PHONE)
+        await page.route("**/static/similar.js", lambda route: route.abort())
         await page.goto(base + "/submit")
         await page.click("button[type=submit]")
         assert "内容を入力してください" in await page.inner_text("#form-errors")
@@ -101,5 +118,18 @@ async def test_axe_zero_violations_on_public_pages(aiohttp_server, settings, tmp
         assert "対応状況の確認" in await page.inner_text("h1")
         assert "直してください。" in await page.inner_text(".text")  # newlines survived the hidden field
         await check(page, "status", violations)
+
+        # With JavaScript switched off altogether (axe needs scripts, so no audit here).
+        nojs = await browser.new_context(java_script_enabled=False, locale="ja-JP", viewport=PHONE)
+        page = await nojs.new_page()
+        await page.goto(base + "/?q=ベンチ")
+        assert "公園のベンチ" in await page.inner_text("main")
+        await page.goto(base + "/submit")
+        await page.fill("#text", "中央公園のベンチが壊れています。")
+        await page.check("#consent-yes")
+        await page.click("button[type=submit]")
+        assert "似た内容の投書への回答があります" in await page.inner_text("h1")
+        await page.click("form.confirm button.primary")
+        await page.wait_for_selector(".receipt")
         await browser.close()
     assert not violations, "\n\n".join(f"== {k}\n{v}" for k, v in violations.items())

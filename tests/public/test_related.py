@@ -101,6 +101,14 @@ async def test_form_without_similar_answers_sends_at_once(client):
     assert re.fullmatch(r"\d{4}-\d{6}", receipt_of(await resp.text()))
 
 
+async def test_form_skips_the_check_page_when_the_list_was_shown_live(client):
+    await seed(client.app)
+    page = await (await client.get("/submit")).text()
+    resp = await client.post("/submit", data={"csrf_token": csrf_of(page), "form_id": "f3", "text": BENCH,
+                                              "consent": "yes", "step": "check", "similar_seen": "1"})
+    assert resp.status == 200 and re.fullmatch(r"\d{4}-\d{6}", receipt_of(await resp.text()))
+
+
 async def test_check_step_validates_and_needs_csrf(client):
     await seed(client.app)
     page = await (await client.get("/submit")).text()
@@ -113,3 +121,36 @@ async def test_check_step_validates_and_needs_csrf(client):
     resp = await client.post("/submit", data={"csrf_token": csrf_of(page), "form_id": "f2", "text": "あ" * 4001,
                                               "consent": "yes", "step": "check"})
     assert resp.status == 400
+
+
+async def similar_json(client, text: str, token: str | None = None):  # type: ignore[no-untyped-def]
+    if token is None:
+        token = csrf_of(await (await client.get("/submit")).text())
+    return await client.post("/submit/similar.json", data={"csrf_token": token, "text": text})
+
+
+async def test_similar_json_for_the_typing_resident(client):
+    a, b, _, hidden = await seed(client.app)
+    resp = await similar_json(client, "公園のベンチが壊れています")
+    assert resp.status == 200 and resp.headers["Cache-Control"] == "no-store"
+    items = (await resp.json())["items"]
+    assert {i["receipt_no"] for i in items} >= {a, b} and hidden not in {i["receipt_no"] for i in items}
+    assert set(items[0]) == {"receipt_no", "url", "summary", "section_name", "published_date", "answer"}
+    assert (await (await similar_json(client, "")).json()) == {"items": []}
+    assert (await (await similar_json(client, "\x00\x01")).json()) == {"items": []}
+    resp = await similar_json(client, "あ" * 4001)
+    assert resp.status == 400 and (await resp.json())[0]["code"] == 400
+    resp = await similar_json(client, "公園のベンチ", token="forged")
+    assert resp.status == 403 and (await resp.json())[0]["code"] == 403
+    assert (await client.get("/submit/similar.json")).status == 405
+
+
+async def test_similar_json_is_rate_limited(make_client, settings):
+    import dataclasses
+
+    from handlers.similar import LOOKUPS_PER_MINUTE
+
+    client = await make_client(dataclasses.replace(settings, rate_limit=5))
+    token = csrf_of(await (await client.get("/submit")).text())
+    statuses = [(await similar_json(client, "公園", token)).status for _ in range(LOOKUPS_PER_MINUTE + 1)]
+    assert statuses[:-1] == [200] * LOOKUPS_PER_MINUTE and statuses[-1] == 429
