@@ -124,3 +124,14 @@ async def test_similar_answers_on_the_form_show_published_items_only(client):
     assert f"/voices/{pub_receipt}" in similar
     for needle in [*hidden, "leakanswerbody", "leaknoconsentanswer", "leakdownsummary", "leakdownanswer", *PII]:
         assert needle not in similar, needle
+
+
+async def test_similar_json_shows_published_items_only(client):
+    pub_receipt, hidden, secret, _ = await seed(client)
+    page = await (await client.get("/submit")).text()
+    resp = await client.post("/submit/similar.json", data={"csrf_token": csrf_of(page),
+                                                           "text": "公園の遊具を修理してほしい。遊具が壊れています。"})
+    body = await resp.text()
+    assert pub_receipt in body
+    for needle in [*hidden, *secret, *PII]:
+        assert needle not in body, needle
