@@ -93,7 +93,7 @@ async def board(request: web.Request) -> web.Response:
 
     window = [n for n in range(max(1, page - 2), min(pages, page + 2) + 1)]
     return await render(request, "board.html", {
-        "items": items, "total": total, "capped": capped, "page": page, "pages": pages, "window": window,
+        "items": items, "total": total, "capped": capped, "count_cap": pub.COUNT_CAP, "page": page, "pages": pages, "window": window,
         "page_url": page_url, "q": q, "section": section, "month": month, "status": status,
         "months": months_between(first, clock.jst_now().date()), "month_label": month_label,
         "statuses": STATUSES, "filtered": bool(params),

@@ -114,6 +114,17 @@ async def test_paging(client):
     assert receipts(await board(client, page="50")) == []
 
 
+async def test_counts_stop_at_the_cap(client, monkeypatch):
+    import storage.public
+
+    monkeypatch.setattr(storage.public, "COUNT_CAP", 3)  # the real cap is 10,000; the logic is the same
+    user = await approver(client.app)
+    for i in range(5):
+        await make_item(client.app, f"要望{i}", user=user, section="other", summary=f"要望{i}", answer="承知しました。")
+    html = await board(client, page="9")
+    assert "3件以上" in html and len(receipts(html)) == 5  # page 9 is past the pages offered: page 1
+
+
 async def test_item_page_and_unpublished_404(client, items):
     resp = await client.get(f"/voices/{items['gomi']}")
     html = await resp.text()
