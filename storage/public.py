@@ -97,8 +97,10 @@ def next_month(month: str) -> str:
 
 
 def _where(f: PublicFilter) -> tuple[str, list[Any]]:
-    # `s.status = 'published'` literally, so SQLite picks the partial indexes of migration 0030.
-    where = ["s.status = 'published'"]
+    # `s.status = 'published'` literally, so SQLite picks the partial indexes of migration 0030; for a
+    # list of receipt numbers the unary + keeps it off the status index (a scan of every published
+    # row, 80 ms at 100k) so that it uses the UNIQUE index on receipt_no.
+    where = ["+s.status = 'published'" if f.receipt_nos is not None else "s.status = 'published'"]
     params: list[Any] = []
     if f.section:
         where.append("s.section = ?")

@@ -106,6 +106,15 @@ async def test_board_queries_use_the_public_indexes(client, f):
         assert "TEMP B-TREE" not in plan, plan
 
 
+async def test_lookup_by_receipt_numbers_uses_the_unique_index(client):
+    f = pub.PublicFilter(receipt_nos=["2026-000001", "2026-000002"])
+    clause, params = pub._where(f)
+    async with client.app[keys.DB].read() as conn:
+        async with conn.execute(f"EXPLAIN QUERY PLAN SELECT s.id FROM {pub._source(f)} WHERE {clause}", params) as cur:
+            plan = " | ".join(r[3] for r in await cur.fetchall())
+    assert "(receipt_no=?)" in plan, plan
+
+
 async def test_stats_query_reads_the_covering_index(client):
     async with client.app[keys.DB].read() as conn:
         async with conn.execute("EXPLAIN QUERY PLAN " + ps._QUERY, ("2026-04", "2027-04")) as cur:
