@@ -25,19 +25,23 @@ PUBLIC_INDEX_READY = web.AppKey("public_index_ready", asyncio.Event)
 # when something is published or taken down: cache them per item, keyed also by the index size.
 RELATED_CACHE = web.AppKey("related_cache", OrderedDict)
 CACHE_ITEMS = 4096
+REBUILD_BATCH = 1000
 MIN_SCORE = 0.15  # below this, "related" items share little more than a common word
 
 
 async def _rebuild(app: web.Application) -> int:
     db, nlp = app[keys.DB], app[keys.NLP]
-    n = 0
-    async with db.read() as conn:
-        async for batch in pub.iter_public_terms(conn):
-            for receipt_no, terms in batch:
-                if receipt_no not in nlp.indexes["public"]:  # newer entries from the workflow win
-                    await nlp.index("public", receipt_no, terms)
-            n += len(batch)
-    return n
+    n = last = 0
+    while True:
+        async with db.read() as conn:  # a reader is held per batch only, not for the whole rebuild
+            batch = await pub.public_terms_after(conn, last, REBUILD_BATCH)
+        if not batch:
+            return n
+        for _, receipt_no, terms in batch:
+            if receipt_no not in nlp.indexes["public"]:  # newer entries from the workflow win
+                await nlp.index("public", receipt_no, terms)
+        n += len(batch)
+        last = batch[-1][0]
 
 
 async def public_index_ctx(app: web.Application) -> AsyncIterator[None]:

@@ -8,7 +8,7 @@ can leak them by mistake. Statistics (counts only) live in :mod:`storage.public_
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -174,20 +174,16 @@ async def public_terms(conn: aiosqlite.Connection, sub_id: int) -> list[str]:
     return row[0].split() if row else []
 
 
-async def iter_public_terms(conn: aiosqlite.Connection, batch: int = 1000) -> AsyncIterator[list[tuple[str, list[str]]]]:
-    """(receipt_no, public terms) of every published item, in batches (rebuilds the similarity index)."""
-    last = 0
-    while True:
-        async with conn.execute(
-            "SELECT s.id, s.receipt_no, f.terms FROM submissions s NOT INDEXED JOIN public_fts f ON f.rowid = s.id"
-            " WHERE s.status = 'published' AND s.id > ? ORDER BY s.id LIMIT ?",
-            (last, batch),
-        ) as cur:
-            rows = await cur.fetchall()
-        if not rows:
-            return
-        yield [(r["receipt_no"], r["terms"].split()) for r in rows]
-        last = rows[-1]["id"]
+async def public_terms_after(conn: aiosqlite.Connection, after_id: int,
+                             limit: int = 1000) -> list[tuple[int, str, list[str]]]:
+    """(id, receipt_no, public terms) of published items with id > ``after_id``, in id order
+    (the start-up rebuild of the similarity index pages through these)."""
+    async with conn.execute(
+        "SELECT s.id, s.receipt_no, f.terms FROM submissions s NOT INDEXED JOIN public_fts f ON f.rowid = s.id"
+        " WHERE s.status = 'published' AND s.id > ? ORDER BY s.id LIMIT ?",
+        (after_id, limit),
+    ) as cur:
+        return [(r["id"], r["receipt_no"], r["terms"].split()) for r in await cur.fetchall()]
 
 
 async def published_after(conn: aiosqlite.Connection, after_id: int, limit: int = 500) -> list[PublicItem]:

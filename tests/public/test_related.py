@@ -41,7 +41,10 @@ async def test_item_page_lists_similar_published_items_only(client):
     assert related_of(html) == [] and "まだ掲載されていません" in html
 
 
-async def test_public_index_is_rebuilt_after_restart(make_client, settings):
+async def test_public_index_is_rebuilt_after_restart(make_client, settings, monkeypatch):
+    import handlers.related
+
+    monkeypatch.setattr(handlers.related, "REBUILD_BATCH", 2)  # cross a batch boundary
     first = await make_client(settings)
     a, b, _, _ = await seed(first.app)
     assert related_of(await (await first.get(f"/voices/{a}")).text())[:1] == [b]
