@@ -1,4 +1,4 @@
-"""The public side: web form, private status page, notice board, item pages (health: handlers/health.py)."""
+"""The public side: web form (with similar answers before sending), private status page, health."""
 
 from __future__ import annotations
 
@@ -9,16 +9,16 @@ import unicodedata
 from aiohttp import web
 from aiohttp_session import get_session
 
+from handlers.related import related_items
 from meyasubako import keys
 from meyasubako.domain import Channel, DomainError, InvalidInput, NewSubmission, NotFound, RateLimited
 from meyasubako.web import check_csrf, client_address, render
 from meyasubako.workflow import MAX_TEXT, token_hash
 from storage import submissions as subs
 
-PER_PAGE = 20
 MAX_PLACE = 200
 MAX_CONTACT = 200
-RECEIPT_RE = r"\d{4}-\d{6}"
+SIMILAR_SHOWN = 5
 
 
 def clean(value: object, *, multiline: bool = False) -> str:
@@ -28,13 +28,6 @@ def clean(value: object, *, multiline: bool = False) -> str:
     value = unicodedata.normalize("NFC", value.replace("\r\n", "\n").replace("\r", "\n"))
     keep = {"\n", "\t"} if multiline else set()
     return "".join(ch for ch in value if ch in keep or unicodedata.category(ch)[0] != "C").strip()
-
-
-def _page(request: web.Request) -> int:
-    try:
-        return max(1, min(int(request.query.get("page", "1")), 100_000))
-    except ValueError:
-        return 1
 
 
 # -- web form ------------------------------------------------------------------------------------
@@ -68,6 +61,17 @@ async def submit_post(request: web.Request) -> web.StreamResponse:
         errors["consent"] = "公開してよいかどうかを選んでください。"
     if errors:
         return await render(request, "submit.html", {"form": form, "errors": errors, "form_id": form_id}, status=400)
+    step = raw.get("step")
+    if step == "edit":  # back from the similar-answers page, with everything kept
+        return await render(request, "submit.html", {"form": form, "errors": {}, "form_id": form_id})
+    if step == "check" and raw.get("similar_seen") != "1":  # similar.js already listed them live
+        # Before sending: answers to similar published items (the resident may find theirs already).
+        # Only when there are some; otherwise the form is sent at once, with no extra page.
+        terms = await request.app[keys.NLP].terms(form["text"])
+        similar = await related_items(request.app, terms, k=SIMILAR_SHOWN)
+        if similar:
+            return await render(request, "submit_check.html",
+                                {"form": form, "form_id": form_id, "similar": similar})
 
     limiter = request.app[keys.SUBMIT_LIMITER]
     addr = client_address(request)
@@ -125,38 +129,10 @@ async def status_page(request: web.Request) -> web.Response:
     return await render(request, "status.html", {"sub": sub, "answer": visible_answer})
 
 
-# -- notice board --------------------------------------------------------------------------------------
-async def board(request: web.Request) -> web.Response:
-    page = _page(request)
-    q = clean(request.query.get("q", ""))[:100]
-    section = request.query.get("section", "")
-    if section not in request.app[keys.SECTIONS]:
-        section = ""
-    terms = await request.app[keys.NLP].terms(q) if q else None
-    async with request.app[keys.DB].read() as conn:
-        items, total = await subs.list_published(
-            conn, section=section or None, terms=terms, limit=PER_PAGE, offset=(page - 1) * PER_PAGE
-        )
-    pages = max(1, -(-total // PER_PAGE))
-    return await render(request, "board.html", {
-        "items": items, "total": total, "page": page, "pages": pages, "q": q, "section": section,
-    })
-
-
-async def voice(request: web.Request) -> web.Response:
-    receipt_no = request.match_info["receipt_no"]
-    async with request.app[keys.DB].read() as conn:
-        sub = await subs.by_receipt(conn, receipt_no)
-        if sub is None or sub.status != "published":
-            raise NotFound("該当する公開済みの投稿は見つかりませんでした。")
-        answer = await subs.answer_for(conn, sub.id)
-    return await render(request, "voice.html", {"sub": sub, "answer": answer})
 
 
 def setup_routes(app: web.Application) -> None:
-    app.router.add_get("/", board, name="board")
     app.router.add_get("/submit", submit_form, name="submit")
     app.router.add_post("/submit", submit_post)
     app.router.add_get("/submit/done", submit_done)
     app.router.add_get("/status/{token}", status_page)
-    app.router.add_get(r"/voices/{receipt_no:" + RECEIPT_RE + "}", voice, name="voice")

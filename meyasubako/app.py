@@ -15,8 +15,15 @@ import admin.attachments
 import admin.residents
 import admin.views
 import bot.service
+import handlers.board
+import handlers.feeds
 import handlers.health
+import handlers.open311
+import handlers.opendata
 import handlers.public
+import handlers.similar
+import handlers.stats
+from handlers.related import public_index_ctx
 from meyasubako import keys, ops
 from meyasubako.catalog import load_sections
 from meyasubako.nlp_service import NlpService
@@ -97,9 +104,13 @@ def create_app(settings: Settings) -> web.Application:
     app[keys.BACKGROUND] = set()
     app.cleanup_ctx.append(ops.serve_lock)  # before the database opens: restore refuses a served database
     app.cleanup_ctx.append(_resources)
+    app.cleanup_ctx.append(public_index_ctx)  # after _resources: it reads the db into the nlp index
     app.cleanup_ctx.append(ops.scheduled_jobs)  # nightly backup, daily retention (when configured)
     handlers.public.setup_routes(app)
     handlers.health.setup_routes(app)
+    for public_side in (handlers.board, handlers.stats, handlers.feeds, handlers.opendata, handlers.open311,
+                        handlers.similar):
+        public_side.setup_routes(app)
     admin.views.setup_routes(app)
     admin.attachments.setup_routes(app)
     bot.service.setup(app)  # POST /line/webhook (503 without LINE settings), outbox sender, notifier

@@ -7,12 +7,10 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from meyasubako.commands import classify, eval, export, serve, user
-
-COMMANDS = [serve, classify, eval, user, export]
-from meyasubako.commands import backup, check, export, restore, retention, serve, user
+from meyasubako.commands import backup, check, classify, eval, export, restore, retention, serve, user
 from meyasubako.logfmt import JournaldFormatter, stderr_is_journal
-COMMANDS = [serve, user, export, backup, restore, check, retention]
+
+COMMANDS = [serve, classify, eval, user, export, backup, restore, check, retention]
 
 
 def setup_logging(level: int = logging.INFO) -> None:

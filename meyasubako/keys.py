@@ -11,9 +11,7 @@ from meyasubako.ratelimit import RateLimiter
 from meyasubako.settings import Settings
 
 if TYPE_CHECKING:
-    from meyasubako.nlp_service import NlpService
-    from meyasubako.workflow import Workflow
-    from storage.db import Database
+    pass
 
 SETTINGS = web.AppKey("settings", Settings)
 DB = web.AppKey("db", "Database")

@@ -115,8 +115,13 @@ class Workflow(StaffActions):
         return clock.add_business_days(self.now().date(), days).isoformat()
 
     # -- intake ----------------------------------------------------------------------------------
-    async def receive(self, new: NewSubmission) -> Receipt:
-        """Store a resident's submission and route it; returns once it is durable on disk."""
+    async def receive(self, new: NewSubmission, *, section: str | None = None) -> Receipt:
+        """Store a resident's submission and route it; returns once it is durable on disk.
+
+        ``section``: a section the sender chose explicitly (an Open311 ``service_code``); it wins
+        over the automatic routing when it is a known section, and staff can still re-route.
+        """
+        chosen = section if section in self.deadline_days else None
         text = new.text.strip()
         if not text:
             raise InvalidInput("ご意見の本文を入力してください。")
@@ -128,7 +133,7 @@ class Workflow(StaffActions):
         token = secrets.token_urlsafe(24)
         now_dt = self.now()
         now = clock.iso(now_dt)
-        section = analysis["section"]
+        section = chosen or analysis["section"]
         known = section in self.deadline_days
         due = self._due(section) if known else None
 
@@ -145,9 +150,11 @@ class Workflow(StaffActions):
                                  note=str(new.channel))
             if known:
                 reason = "、".join(analysis["reasons"][:5])
+                note = f"自動振り分け（根拠: {reason or 'なし'}）"
+                if chosen:
+                    note = f"投稿者が指定した担当へ振り分け（自動判定: {analysis['section']}）"
                 await self._transition(
-                    conn, sub, Status.ROUTED, actor="system", action="auto_route",
-                    note=f"自動振り分け（根拠: {reason or 'なし'}）",
+                    conn, sub, Status.ROUTED, actor="system", action="auto_route", note=note,
                     fields={"section": section, "due_at": due, "routed_by": "system"},
                 )
                 sub = await subs.by_id(conn, sub.id)

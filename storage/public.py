@@ -1,0 +1,217 @@
+"""Queries of the public side: the notice board, item pages, feeds, open data and Open311.
+
+Every query here selects ONLY public columns (receipt number, section, dates, the approved 要旨
+and the approved answer) of items whose status is ``published``. The original text, place,
+coordinates, contact and LINE ids are never selected, so no template or serializer downstream
+can leak them by mistake. Statistics (counts only) live in :mod:`storage.public_stats`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import aiosqlite
+
+from storage.submissions import fts_query
+
+# Counting every match of a broad query costs O(matches); the board only needs to know how
+# many pages to offer, so counts stop here (the board says "10,000件以上").
+COUNT_CAP = 10_000
+
+
+@dataclass(frozen=True)
+class PublicItem:
+    id: int
+    receipt_no: str
+    section: str | None
+    section_name: str | None
+    section_unit: str | None
+    received_at: str
+    answered_at: str | None
+    published_at: str
+    due_at: str | None
+    summary: str
+    answer: str
+
+
+@dataclass(frozen=True)
+class PublicFilter:
+    section: str | None = None
+    terms: Sequence[str] | None = None
+    received_month: str | None = None  # 'YYYY-MM' (JST)
+    timeliness: str | None = None  # 'ontime' | 'late' (answered by the section's deadline or after)
+    receipt_nos: Sequence[str] | None = None
+    received_from: str | None = None  # ISO 8601 JST, inclusive
+    received_to: str | None = None  # ISO 8601 JST, exclusive
+
+
+_COLS = (
+    "SELECT s.id, s.receipt_no, s.section, sec.name AS section_name, sec.unit AS section_unit,"
+    " s.received_at, s.answered_at, s.published_at, s.due_at, s.public_summary, a.body AS answer"
+)
+_JOINS = (
+    " LEFT JOIN sections sec ON sec.id = s.section"
+    " LEFT JOIN answers a ON a.submission_id = s.id AND a.state = 'approved'"
+)
+_SELECT = f"{_COLS} FROM submissions s{_JOINS}"
+
+
+def _source(f: PublicFilter) -> str:
+    """The table with the index that serves ``f`` best, named explicitly.
+
+    Without statistics (no ANALYZE has run) SQLite prefers the general (status, received_at)
+    index for ``status = 'published'`` and then sorts every published row: 0.8 s at 100k items.
+    The partial indexes of migration 0030 deliver rows already in board order, so the first page
+    stops after 20 rows, and a search or a filter only checks index entries.
+    """
+    if f.receipt_nos is not None:
+        return "submissions s"  # a handful of exact keys: the UNIQUE index on receipt_no
+    if f.section:
+        return "submissions s INDEXED BY public_by_section"
+    if f.received_month or f.received_from or f.received_to:
+        return "submissions s INDEXED BY public_by_received"
+    return "submissions s INDEXED BY public_by_published"
+
+
+def _item(row: aiosqlite.Row) -> PublicItem:
+    return PublicItem(
+        id=row["id"],
+        receipt_no=row["receipt_no"],
+        section=row["section"],
+        section_name=row["section_name"],
+        section_unit=row["section_unit"],
+        received_at=row["received_at"],
+        answered_at=row["answered_at"],
+        published_at=row["published_at"],
+        due_at=row["due_at"],
+        summary=row["public_summary"] or "",
+        answer=row["answer"] or "",
+    )
+
+
+def next_month(month: str) -> str:
+    y, m = int(month[:4]), int(month[5:7])
+    return f"{y + m // 12:04d}-{m % 12 + 1:02d}"
+
+
+def _where(f: PublicFilter) -> tuple[str, list[Any]]:
+    # `s.status = 'published'` literally, so SQLite picks the partial indexes of migration 0030; for a
+    # list of receipt numbers the unary + keeps it off the status index (a scan of every published
+    # row, 80 ms at 100k) so that it uses the UNIQUE index on receipt_no.
+    where = ["+s.status = 'published'" if f.receipt_nos is not None else "s.status = 'published'"]
+    params: list[Any] = []
+    if f.section:
+        where.append("s.section = ?")
+        params.append(f.section)
+    if f.received_month:
+        where.append("s.received_at >= ? AND s.received_at < ?")
+        params += [f.received_month, next_month(f.received_month)]
+    if f.received_from:
+        where.append("s.received_at >= ?")
+        params.append(f.received_from)
+    if f.received_to:
+        where.append("s.received_at < ?")
+        params.append(f.received_to)
+    if f.timeliness == "ontime":
+        where.append("s.due_at IS NOT NULL AND s.answered_at IS NOT NULL AND substr(s.answered_at, 1, 10) <= s.due_at")
+    elif f.timeliness == "late":
+        where.append("s.due_at IS NOT NULL AND s.answered_at IS NOT NULL AND substr(s.answered_at, 1, 10) > s.due_at")
+    if f.receipt_nos is not None:
+        where.append(f"s.receipt_no IN ({', '.join('?' * len(f.receipt_nos))})" if f.receipt_nos else "s.id < 0")
+        params += list(f.receipt_nos)
+    if f.terms is not None:
+        q = fts_query(f.terms)
+        if q:
+            where.append("s.id IN (SELECT rowid FROM public_fts WHERE public_fts MATCH ?)")
+            params.append(q)
+        else:  # the query had no searchable word: match nothing rather than everything
+            where.append("s.id < 0")
+    return " AND ".join(where), params
+
+
+async def search(
+    conn: aiosqlite.Connection, f: PublicFilter, *, limit: int = 20, offset: int = 0
+) -> tuple[list[PublicItem], int]:
+    """Published items matching ``f``, newest publication first, and their count (capped)."""
+    clause, params = _where(f)
+    async with conn.execute(
+        f"SELECT COUNT(*) FROM (SELECT 1 FROM {_source(f)} WHERE {clause} LIMIT ?)", (*params, COUNT_CAP + 1)
+    ) as cur:
+        total = int((await cur.fetchone())[0])
+    # Deferred join: page through index entries only, then fetch and join the 20 rows of the page,
+    # so a deep OFFSET skips index entries instead of fully built rows.
+    page_ids = (
+        f"SELECT s.id FROM {_source(f)} WHERE {clause} ORDER BY s.published_at DESC, s.id DESC LIMIT ? OFFSET ?"
+    )
+    async with conn.execute(
+        f"{_SELECT} WHERE s.id IN ({page_ids}) ORDER BY s.published_at DESC, s.id DESC",
+        (*params, limit, offset),
+    ) as cur:
+        rows = await cur.fetchall()
+    return [_item(r) for r in rows], total
+
+
+async def get(conn: aiosqlite.Connection, receipt_no: str) -> PublicItem | None:
+    async with conn.execute(f"{_SELECT} WHERE s.status = 'published' AND s.receipt_no = ?", (receipt_no,)) as cur:
+        row = await cur.fetchone()
+    return _item(row) if row else None
+
+
+async def by_receipts(conn: aiosqlite.Connection, receipt_nos: Sequence[str]) -> list[PublicItem]:
+    """The published ones among ``receipt_nos``, in the given order (others silently dropped)."""
+    if not receipt_nos:
+        return []
+    items, _ = await search(conn, PublicFilter(receipt_nos=list(receipt_nos)), limit=len(receipt_nos))
+    found = {i.receipt_no: i for i in items}
+    return [found[r] for r in receipt_nos if r in found]
+
+
+async def public_terms(conn: aiosqlite.Connection, sub_id: int) -> list[str]:
+    async with conn.execute("SELECT terms FROM public_fts WHERE rowid = ?", (sub_id,)) as cur:
+        row = await cur.fetchone()
+    return row[0].split() if row else []
+
+
+async def public_terms_after(conn: aiosqlite.Connection, after_id: int,
+                             limit: int = 1000) -> list[tuple[int, str, list[str]]]:
+    """(id, receipt_no, public terms) of published items with id > ``after_id``, in id order
+    (the start-up rebuild of the similarity index pages through these)."""
+    async with conn.execute(
+        "SELECT s.id, s.receipt_no, f.terms FROM submissions s NOT INDEXED JOIN public_fts f ON f.rowid = s.id"
+        " WHERE s.status = 'published' AND s.id > ? ORDER BY s.id LIMIT ?",
+        (after_id, limit),
+    ) as cur:
+        return [(r["id"], r["receipt_no"], r["terms"].split()) for r in await cur.fetchall()]
+
+
+async def published_after(conn: aiosqlite.Connection, after_id: int, limit: int = 500) -> list[PublicItem]:
+    """Published items with id > ``after_id`` in id order (open data downloads page with this)."""
+    # NOT INDEXED: walk the table in rowid order; the status index would sort all rows per batch.
+    async with conn.execute(
+        f"{_COLS} FROM submissions s NOT INDEXED{_JOINS}"
+        " WHERE s.status = 'published' AND s.id > ? ORDER BY s.id LIMIT ?",
+        (after_id, limit),
+    ) as cur:
+        return [_item(r) for r in await cur.fetchall()]
+
+
+async def first_received_month(conn: aiosqlite.Connection) -> str | None:
+    """The month of the earliest published item (the board's month filter starts there)."""
+    async with conn.execute(
+        "SELECT MIN(received_at) FROM submissions s INDEXED BY public_by_received WHERE s.status = 'published'"
+    ) as cur:
+        row = await cur.fetchone()
+    return row[0][:7] if row and row[0] else None
+
+
+async def last_published_at(conn: aiosqlite.Connection, section: str | None = None) -> str | None:
+    f = PublicFilter(section=section)
+    clause, params = _where(f)
+    async with conn.execute(
+        f"SELECT s.published_at FROM {_source(f)} WHERE {clause} ORDER BY s.published_at DESC, s.id DESC LIMIT 1",
+        params,
+    ) as cur:
+        row = await cur.fetchone()
+    return row[0] if row else None
