@@ -2,7 +2,8 @@
 
 Each migration is a file ``migrations/NNNN_name.sql``; NNNN is its version. Applied versions are
 recorded in ``schema_version``; applying is idempotent (re-running is a no-op) and an older
-database is upgraded in place, one migration per transaction.
+database is upgraded in place, one migration per transaction. A database is current when every
+shipped version is recorded (not merely the highest one).
 """
 
 from __future__ import annotations
@@ -41,6 +42,15 @@ def latest_version() -> int:
     return max(m.version for m in available())
 
 
+async def missing_versions(conn: aiosqlite.Connection) -> list[int]:
+    """Shipped migrations that this database has not recorded."""
+    if await current_version(conn) == 0:
+        return [m.version for m in available()]
+    async with conn.execute("SELECT version FROM schema_version") as cur:
+        have = {int(r[0]) for r in await cur.fetchall()}
+    return [m.version for m in available() if m.version not in have]
+
+
 async def current_version(conn: aiosqlite.Connection) -> int:
     async with conn.execute(
         "SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'"
@@ -58,10 +68,14 @@ async def migrate(conn: aiosqlite.Connection, upto: int | None = None) -> list[i
         "CREATE TABLE IF NOT EXISTS schema_version ("
         " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL DEFAULT (datetime('now')))"
     )
-    have = await current_version(conn)
+    async with conn.execute("SELECT version FROM schema_version") as cur:
+        have = {int(r[0]) for r in await cur.fetchall()}
     applied: list[int] = []
+    # Every migration not yet recorded is applied, in version order, even one numbered below the
+    # newest applied: branches developed side by side number their migrations in separate ranges,
+    # and a database that already has 0050 must still get a 0040 that arrives later.
     for mig in available():
-        if mig.version <= have or (upto is not None and mig.version > upto):
+        if mig.version in have or (upto is not None and mig.version > upto):
             continue
         # executescript runs outside the implicit transaction machinery, so we frame it ourselves:
         # a failing migration leaves the database at the previous version.

@@ -105,3 +105,20 @@ async def test_readers_cannot_write(tmp_path):
         with pytest.raises(sqlite3.OperationalError):
             await conn.execute("INSERT INTO sections (id, name) VALUES ('x', 'X')")
     await db.close()
+
+
+async def test_a_lower_numbered_migration_arriving_later_is_still_applied(tmp_path):
+    """Branches number migrations in separate ranges; a db that has the newest must still get the rest."""
+    path = tmp_path / "gap.sqlite3"
+    versions = [m.version for m in migrations.available()]
+    assert len(versions) >= 3
+    async with aiosqlite.connect(path, isolation_level=None) as conn:
+        await migrations.migrate(conn, upto=versions[0])
+        # Simulate a database that ran a later migration first (recorded) but not the middle ones.
+        await conn.execute("INSERT INTO schema_version (version, name) VALUES (?, 'later')", (versions[-1],))
+        missing = await migrations.missing_versions(conn)
+        assert missing == versions[1:-1]
+        applied = await migrations.migrate(conn)
+        assert applied == versions[1:-1]
+        assert await migrations.missing_versions(conn) == []
+        assert await migrations.migrate(conn) == []
