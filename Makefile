@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: run test install install-test bench clean
+.PHONY: run test install install-test bench faults clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -23,8 +23,13 @@ run: install
 test: install-test
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
+## Benchmarks (numbers and machine go into bench/README.md); `make bench ARGS=--quick` for a smoke run.
 bench: install-test
-	$(BIN)/python bench/run_all.py
+	$(BIN)/python bench/run_all.py $(ARGS)
+
+## Only the fault and hostile-input tests (SIGKILL loop, disk full, shutdown, fuzzers); also part of `make test`.
+faults: install-test
+	$(BIN)/python -m pytest -q tests/faults tests/fuzz $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info

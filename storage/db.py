@@ -155,7 +155,16 @@ class Database:
                     stopping = True
                     break
                 batch.append(nxt)
-            await self._run_batch(conn, batch)
+            try:
+                await self._run_batch(conn, batch)
+            except Exception as exc:  # never let one batch end the only writer: every later write would hang
+                log.exception("event=writer_batch_crashed jobs=%d", len(batch))
+                with contextlib.suppress(sqlite3.Error):
+                    if conn.in_transaction:
+                        await conn.execute("ROLLBACK")
+                for job in batch:
+                    if not job.future.done():
+                        job.future.set_exception(StorageUnavailable(f"writer error: {exc!r}"))
 
     async def _run_batch(self, conn: aiosqlite.Connection, batch: list[_Job]) -> None:
         outcomes: list[tuple[_Job, Any, BaseException | None]] = []
@@ -164,7 +173,8 @@ class Database:
         except sqlite3.Error as exc:
             log.error("event=write_failed stage=begin error=%r", exc)
             for job in batch:
-                job.future.set_exception(StorageUnavailable(str(exc)))
+                if not job.future.done():  # a caller that went away has a cancelled future
+                    job.future.set_exception(StorageUnavailable(str(exc)))
             return
         fatal: BaseException | None = None
         for job in batch:
