@@ -62,6 +62,10 @@ def check_schema(conn: sqlite3.Connection) -> list[str]:
         return [f"schema version {have} is newer than this program ({latest})"]
     if have < latest:
         return [f"schema version {have} < {latest}: start `meyasubako serve` once to migrate"]
+    recorded = {int(r[0]) for r in _rows(conn, "SELECT version FROM schema_version")}
+    missing = [m.version for m in migrations.available() if m.version not in recorded]
+    if missing:
+        return [f"migrations {missing} were never applied: start `meyasubako serve` once to migrate"]
     return []
 
 
