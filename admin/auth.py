@@ -52,7 +52,8 @@ async def current_user(request: web.Request) -> User | None:
         return None
     async with request.app[keys.DB].read() as conn:
         user = await users_db.by_id(conn, int(uid))
-    if user is None or not user.active:
+        epoch = await users_db.session_epoch(conn, int(uid)) if user else -1
+    if user is None or not user.active or session.get("epoch") != epoch:
         session.invalidate()
         return None
     return user
@@ -107,6 +108,8 @@ async def login_post(request: web.Request) -> web.StreamResponse:
     session = await new_session(request)  # a fresh session: no fixation of a pre-login cookie
     session["uid"] = user.id
     session["auth_at"] = time.time()
+    async with request.app[keys.DB].read() as conn:
+        session["epoch"] = await users_db.session_epoch(conn, user.id)
     now = request.app[keys.WORKFLOW].now().isoformat(timespec="seconds")
 
     async def touch(conn):  # type: ignore[no-untyped-def]
@@ -121,5 +124,12 @@ async def logout(request: web.Request) -> web.StreamResponse:
     form = await request.post()
     await check_csrf(request, form)
     session = await get_session(request)
+    uid = session.get("uid")
     session.invalidate()
+    if uid is not None:
+        # Logging out ends this user's sessions everywhere, copies of the cookie included.
+        async def revoke(conn):  # type: ignore[no-untyped-def]
+            await users_db.revoke_sessions(conn, int(uid))
+
+        await request.app[keys.DB].write(revoke)
     raise web.HTTPSeeOther("/admin/login")

@@ -80,11 +80,12 @@ async def submit_post(request: web.Request) -> web.StreamResponse:
     done = session.get("done", {})
     if form_id not in done and not limiter.allow(f"ip:{addr}"):
         exc = RateLimited("短い時間に送信が続いたため、受付を一時的に止めています。1分ほど待ってから、もう一度送信してください。")
-        exc.headers = {"Retry-After": str(limiter.retry_after(f"ip:{addr}"))}  # type: ignore[attr-defined]
-        return await render(
+        resp = await render(
             request, "submit.html",
             {"form": form, "errors": {"form": exc.message}, "form_id": form_id}, status=429,
         )
+        resp.headers["Retry-After"] = str(limiter.retry_after(f"ip:{addr}"))
+        return resp
     new = NewSubmission(
         channel=Channel.WEB,
         text=form["text"],

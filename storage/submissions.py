@@ -219,9 +219,15 @@ async def events_for(conn: aiosqlite.Connection, sub_id: int) -> list[Event]:
         return [Event(**dict(r)) for r in await cur.fetchall()]
 
 
+def _fts_safe(term: str) -> str:
+    # FTS5 rejects NUL and control characters even inside a quoted string ("unterminated string").
+    return "".join(ch for ch in term if ch >= " " and ch != "\x7f").strip()
+
+
 def fts_query(terms: Sequence[str]) -> str:
     """An FTS5 MATCH expression that ANDs the given terms, each quoted (no operator injection)."""
-    return " ".join('"' + t.replace('"', '""') + '"' for t in terms if t.strip())
+    safe = (_fts_safe(t) for t in terms)
+    return " ".join('"' + t.replace('"', '""') + '"' for t in safe if t)
 
 
 async def list_for_staff(

@@ -51,7 +51,9 @@ async def by_id(conn: aiosqlite.Connection, user_id: int) -> User | None:
 
 
 async def set_password_hash(conn: aiosqlite.Connection, user_id: int, password_hash: str) -> None:
-    await conn.execute("UPDATE users SET password_hash = ? WHERE id = ?", (password_hash, user_id))
+    # A new password also ends every existing session of the account.
+    await conn.execute("UPDATE users SET password_hash = ?, session_epoch = session_epoch + 1 WHERE id = ?",
+                       (password_hash, user_id))
 
 
 async def touch_login(conn: aiosqlite.Connection, user_id: int, now: str) -> None:
@@ -74,3 +76,14 @@ async def active_in_section(conn: aiosqlite.Connection, section: str) -> list[Us
         (section,),
     ) as cur:
         return [_user(r) for r in await cur.fetchall()]
+
+
+async def session_epoch(conn: aiosqlite.Connection, user_id: int) -> int:
+    async with conn.execute("SELECT session_epoch FROM users WHERE id = ?", (user_id,)) as cur:
+        row = await cur.fetchone()
+    return int(row[0]) if row else -1
+
+
+async def revoke_sessions(conn: aiosqlite.Connection, user_id: int) -> None:
+    """Every session cookie issued to this user before now stops working."""
+    await conn.execute("UPDATE users SET session_epoch = session_epoch + 1 WHERE id = ?", (user_id,))

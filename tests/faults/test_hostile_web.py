@@ -132,8 +132,6 @@ async def test_rate_limit_is_friendly_and_does_not_count_a_resubmitted_form(make
     assert len(await _stored(client)) == 2
 
 
-@pytest.mark.xfail(strict=True, reason="handlers/public.py builds Retry-After on the exception but renders the "
-                                        "429 page without it (reported to the lead)")
 async def test_rate_limited_form_says_when_to_retry(make_client, settings) -> None:  # type: ignore[no-untyped-def]
     client = await make_client(replace(settings, rate_limit=1))
     await submit(client, POTHOLE)
