@@ -94,7 +94,7 @@ def create_app(settings: Settings) -> web.Application:
     )
     app = web.Application(
         client_max_size=settings.max_body_bytes,
-        middlewares=[session_middleware(storage), security_headers, request_log, handlers.health.count_requests,
+        middlewares=[session_middleware(storage), security_headers, request_log,
                      errors],
     )
     app[keys.SETTINGS] = settings
