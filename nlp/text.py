@@ -60,6 +60,10 @@ def _translation_table() -> dict[int, str]:
         n = unicodedata.normalize("NFKC", ch)
         if n != ch and len(n) == 1 and not unicodedata.combining(n):
             table[cp] = n
+    # Lone surrogates (from JSON escapes like "\ud800") cannot be encoded for Sudachi; one
+    # replacement character each keeps the length, so offsets stay valid.
+    for cp in range(0xD800, 0xE000):
+        table[cp] = "\ufffd"
     # Dashes that residents type between digits all mean "-" for the patterns downstream.
     for cp in (0x2010, 0x2011, 0x2012, 0x2013, 0x2014, 0x2015, 0x2212, 0x2500, 0xFF0D, 0xFE63):
         table[cp] = "-"

@@ -33,7 +33,7 @@ def classify(analyzer: Analyzer, stdin: TextIO, stdout: TextIO) -> int:
         else:
             out = _one(analyzer, item, lineno)
         errors += "error" in out
-        stdout.write(json.dumps(out, ensure_ascii=False) + "\n")
+        stdout.write(_jsonl(out))
     stdout.flush()
     return 1 if errors else 0
 
@@ -72,3 +72,14 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+def _jsonl(obj: Any) -> str:
+    """One JSON line, readable UTF-8 where possible; a text with lone surrogates (valid in JSON input
+    as \\ud800 escapes, unencodable as UTF-8) is written with ASCII escapes so it still round-trips."""
+    line = json.dumps(obj, ensure_ascii=False)
+    try:
+        line.encode("utf-8")
+    except UnicodeEncodeError:
+        line = json.dumps(obj)
+    return line + "\n"

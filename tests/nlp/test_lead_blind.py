@@ -25,3 +25,9 @@ def test_blind_pii_spans_are_exact(analyzer):
         got = {(p.start, p.end, p.type) for p in analyzer.analyze(row["text"]).pii}
         want = {(p["start"], p["end"], p["type"]) for p in row["pii"]}
         assert got == want, row["text"]
+
+
+def test_lone_surrogates_do_not_break_analysis(analyzer):
+    text = "道路に穴\ud800があります\udfff。"
+    a = analyzer.analyze(text)
+    assert a.section == "road" and len(a.masked) == len(text)
