@@ -30,6 +30,8 @@ def classify(analyzer: Analyzer, stdin: TextIO, stdout: TextIO) -> int:
             item = json.loads(line)
         except json.JSONDecodeError as e:
             out = {"error": f"line {lineno}: invalid JSON: {e.msg}"}
+        except RecursionError:
+            out = {"error": f"line {lineno}: invalid JSON: nested too deeply"}
         else:
             out = _one(analyzer, item, lineno)
         errors += "error" in out
