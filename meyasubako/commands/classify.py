@@ -50,9 +50,9 @@ def _one(analyzer: Analyzer, item: Any, lineno: int) -> dict[str, Any]:
         if ident is not None:
             out = {"id": ident, **out}
         return out
-    if "id" not in item:
-        # The output is joined back to the input by id: without one the line is malformed.
-        return {"error": f"line {lineno}: missing \"id\""}
+    if not isinstance(ident, (str, int)) or isinstance(ident, bool):
+        # The output is joined back to the input by id: without a usable one the line is malformed.
+        return {"error": f"line {lineno}: missing or invalid \"id\" (a string or a number)"}
     a = analyzer.analyze(text)
     return {
         "id": ident,
