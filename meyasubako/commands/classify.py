@@ -27,9 +27,11 @@ def classify(analyzer: Analyzer, stdin: TextIO, stdout: TextIO) -> int:
             continue
         out: dict[str, Any]
         try:
-            item = json.loads(line)
+            item = json.loads(line, object_pairs_hook=_unique_keys)
         except json.JSONDecodeError as e:
             out = {"error": f"line {lineno}: invalid JSON: {e.msg}"}
+        except _DuplicateKey as e:
+            out = {"error": f"line {lineno}: duplicate key {e.args[0]!r}"}
         except RecursionError:
             out = {"error": f"line {lineno}: invalid JSON: nested too deeply"}
         else:
@@ -50,6 +52,9 @@ def _one(analyzer: Analyzer, item: Any, lineno: int) -> dict[str, Any]:
         if ident is not None:
             out = {"id": ident, **out}
         return out
+    if any("\ud800" <= ch <= "\udfff" for ch in text):
+        # Invalid UTF-8 on stdin (decoded with surrogateescape) or a lone \\ud800 escape: not text.
+        return {"id": ident, "error": f"line {lineno}: \"text\" is not valid Unicode (invalid UTF-8 or a lone surrogate)"}
     if not isinstance(ident, (str, int)) or isinstance(ident, bool):
         # The output is joined back to the input by id: without a usable one the line is malformed.
         return {"error": f"line {lineno}: missing or invalid \"id\" (a string or a number)"}
@@ -77,6 +82,20 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """{"id": "a", "id": "b"} is ambiguous: which id should the output carry? Refuse it."""
+    out: dict[str, Any] = {}
+    for k, v in pairs:
+        if k in out:
+            raise _DuplicateKey(k)
+        out[k] = v
+    return out
 
 
 def _jsonl(obj: Any) -> str:
