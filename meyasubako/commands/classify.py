@@ -30,10 +30,15 @@ def classify(analyzer: Analyzer, stdin: TextIO, stdout: TextIO) -> int:
             item = json.loads(line)
         except json.JSONDecodeError as e:
             out = {"error": f"line {lineno}: invalid JSON: {e.msg}"}
+        except RecursionError:  # thousands of nested brackets: refuse the line, keep going
+            out = {"error": f"line {lineno}: invalid JSON: nested too deeply"}
         else:
             out = _one(analyzer, item, lineno)
         errors += "error" in out
-        stdout.write(json.dumps(out, ensure_ascii=False) + "\n")
+        text = json.dumps(out, ensure_ascii=False)
+        if not _encodable(text):  # a lone surrogate in an echoed id: \u escapes keep the line valid UTF-8
+            text = json.dumps(out)
+        stdout.write(text + "\n")
     stdout.flush()
     return 1 if errors else 0
 
@@ -48,6 +53,8 @@ def _one(analyzer: Analyzer, item: Any, lineno: int) -> dict[str, Any]:
         if ident is not None:
             out = {"id": ident, **out}
         return out
+    if not _encodable(text):  # JSON can spell lone surrogates (\ud800); no tokenizer takes them
+        return {"id": ident, "error": f"line {lineno}: \"text\" is not valid Unicode (lone surrogate)"}
     a = analyzer.analyze(text)
     return {
         "id": ident,
@@ -56,6 +63,14 @@ def _one(analyzer: Analyzer, item: Any, lineno: int) -> dict[str, Any]:
         "pii": [{"start": s.start, "end": s.end, "type": s.type} for s in a.pii],
         "masked": a.masked,
     }
+
+
+def _encodable(s: str) -> bool:
+    try:
+        s.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def run(argv: Sequence[str], stdin: TextIO, stdout: TextIO) -> int:
