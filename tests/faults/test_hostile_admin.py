@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
-
 from meyasubako import keys
 from tests.conftest import PASSWORD, add_user, admin_post, csrf_of, login, receipt_of, submit
 from tests.faults.test_hostile_web import assert_security_headers
