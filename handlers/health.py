@@ -21,31 +21,13 @@ from aiohttp import web
 from admin.auth import current_user
 from meyasubako import clock, keys, ops
 from meyasubako.domain import Role
-from meyasubako.web import Handler, client_address
+from meyasubako.web import client_address
 from storage import migrations
 from storage import ops_metrics as mdb
 
-REQUESTS = web.AppKey("request_counter", Counter)
+REQUESTS = keys.REQUESTS
 STOPPING = web.AppKey("stopping", dict)
 WRITER_PROBE_TIMEOUT = 5.0
-
-
-@web.middleware
-async def count_requests(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Counts answered requests by status class; sits outside the error middleware, so it sees the
-    status the client got."""
-    status = 500
-    try:
-        response = await handler(request)
-        status = response.status
-        return response
-    except web.HTTPException as exc:
-        status = exc.status
-        raise
-    finally:
-        counter = request.app.get(REQUESTS)
-        if counter is not None:
-            counter[f"{status // 100}xx"] += 1
 
 
 async def _readiness(app: web.Application) -> tuple[bool, dict[str, Any]]:

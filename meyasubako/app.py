@@ -101,7 +101,7 @@ def create_app(settings: Settings) -> web.Application:
     )
     app = web.Application(
         client_max_size=settings.max_body_bytes,
-        middlewares=[session_middleware(storage), security_headers, request_log, handlers.health.count_requests,
+        middlewares=[session_middleware(storage), security_headers, request_log,
                      errors],
     )
     app.on_response_prepare.append(security_headers_on_prepare)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import TYPE_CHECKING, Any
 
 import jinja2
@@ -26,3 +27,4 @@ EXTRA: web.AppKey[dict[str, Any]] = web.AppKey("extra", dict)
 # start-up (tests use small retry timings).
 LINE_BOT = web.AppKey("line_bot", "LineBot")
 LINE_TUNING = web.AppKey("line_tuning", "BotTuning")
+REQUESTS = web.AppKey("request_counter", Counter)  # answered requests by status class (metrics)

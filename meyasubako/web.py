@@ -194,6 +194,9 @@ async def request_log(request: web.Request, handler: Handler) -> web.StreamRespo
             "event=request method=%s path=%s status=%d ms=%.1f", request.method, path, status,
             (time.perf_counter() - start) * 1000,
         )
+        counter = request.app.get(keys.REQUESTS)  # by status class, for /metrics
+        if counter is not None:
+            counter[f"{status // 100}xx"] += 1
 
 
 ERROR_TITLES = {

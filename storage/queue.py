@@ -13,6 +13,7 @@ from typing import Any
 import aiosqlite
 
 from meyasubako.domain import Submission
+from storage import submissions as subs
 from storage.submissions import _COLUMNS, _submission, fts_query
 
 OPEN_STATUSES = ("received", "routed", "in_progress", "answered", "approved")
@@ -145,18 +146,8 @@ async def iter_queue(conn: aiosqlite.Connection, f: QueueFilter, batch: int = 50
     if built is None:
         return
     clause, params = built
-    last = 0
-    while True:
-        async with conn.execute(
-            f"SELECT {_COLUMNS} FROM submissions WHERE {clause} AND id > ? ORDER BY id LIMIT ?",
-            (*params, last, batch),
-        ) as cur:
-            rows = await cur.fetchall()
-        if not rows:
-            return
-        for r in rows:
-            yield _submission(r)
-        last = rows[-1]["id"]
+    async for sub in subs.iter_where(conn, clause, params, batch):
+        yield sub
 
 
 async def answers_for(conn: aiosqlite.Connection, sub_ids: Sequence[int]) -> dict[int, tuple[str, str]]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from typing import Any
 
 import aiosqlite
@@ -230,90 +230,15 @@ def fts_query(terms: Sequence[str]) -> str:
     return " ".join('"' + t.replace('"', '""') + '"' for t in safe if t)
 
 
-async def list_for_staff(
-    conn: aiosqlite.Connection,
-    *,
-    sections: Sequence[str] | None,
-    status: str | None = None,
-    terms: Sequence[str] | None = None,
-    limit: int = 50,
-    offset: int = 0,
-) -> tuple[list[Submission], int]:
-    """Queue listing. ``sections=None`` means every section (approvers); a staff member passes theirs."""
-    where: list[str] = []
-    params: list[Any] = []
-    if sections is not None:
-        if not sections:
-            return [], 0
-        where.append(f"section IN ({', '.join('?' * len(sections))})")
-        params.extend(sections)
-    if status:
-        where.append("status = ?")
-        params.append(status)
-    if terms:
-        q = fts_query(terms)
-        if q:
-            where.append("id IN (SELECT rowid FROM staff_fts WHERE staff_fts MATCH ?)")
-            params.append(q)
-    clause = f"WHERE {' AND '.join(where)}" if where else ""
-    async with conn.execute(f"SELECT COUNT(*) FROM submissions {clause}", params) as cur:
-        total = int((await cur.fetchone())[0])
-    async with conn.execute(
-        f"SELECT {_COLUMNS} FROM submissions {clause} ORDER BY id DESC LIMIT ? OFFSET ?",
-        (*params, limit, offset),
-    ) as cur:
-        rows = await cur.fetchall()
-    return [_submission(r) for r in rows], total
-
-
-async def list_published(
-    conn: aiosqlite.Connection,
-    *,
-    section: str | None = None,
-    terms: Sequence[str] | None = None,
-    limit: int = 20,
-    offset: int = 0,
-) -> tuple[list[tuple[Submission, Answer | None]], int]:
-    """The notice board: published items only, newest publication first, with their answers."""
-    where = ["s.status = 'published'"]
-    params: list[Any] = []
-    if section:
-        where.append("s.section = ?")
-        params.append(section)
-    if terms:
-        q = fts_query(terms)
-        if q:
-            where.append("s.id IN (SELECT rowid FROM public_fts WHERE public_fts MATCH ?)")
-            params.append(q)
-    clause = " AND ".join(where)
-    async with conn.execute(f"SELECT COUNT(*) FROM submissions s WHERE {clause}", params) as cur:
-        total = int((await cur.fetchone())[0])
-    cols = ", ".join(f"s.{c.strip()}" for c in _COLUMNS.split(","))
-    async with conn.execute(
-        f"SELECT {cols}, a.body AS a_body, a.state AS a_state, a.author AS a_author, a.approver AS a_approver,"
-        " a.created_at AS a_created, a.updated_at AS a_updated"
-        f" FROM submissions s LEFT JOIN answers a ON a.submission_id = s.id WHERE {clause}"
-        " ORDER BY s.published_at DESC, s.id DESC LIMIT ? OFFSET ?",
-        (*params, limit, offset),
-    ) as cur:
-        rows = await cur.fetchall()
-    out: list[tuple[Submission, Answer | None]] = []
-    for r in rows:
-        ans = (
-            Answer(r["id"], r["a_body"], r["a_state"], r["a_author"], r["a_approver"], r["a_created"], r["a_updated"])
-            if r["a_body"] is not None
-            else None
-        )
-        out.append((_submission(r), ans))
-    return out, total
-
-
-async def iter_all(conn: aiosqlite.Connection, batch: int = 500):
-    """Every submission in id order (export), streamed in batches."""
+async def iter_where(
+    conn: aiosqlite.Connection, clause: str = "1 = 1", params: Sequence[Any] = (), batch: int = 500
+) -> AsyncIterator[Submission]:
+    """Submissions matching ``clause`` in id order, streamed in batches (exports)."""
     last = 0
     while True:
         async with conn.execute(
-            f"SELECT {_COLUMNS} FROM submissions WHERE id > ? ORDER BY id LIMIT ?", (last, batch)
+            f"SELECT {_COLUMNS} FROM submissions WHERE ({clause}) AND id > ? ORDER BY id LIMIT ?",
+            (*params, last, batch),
         ) as cur:
             rows = await cur.fetchall()
         if not rows:
@@ -321,3 +246,8 @@ async def iter_all(conn: aiosqlite.Connection, batch: int = 500):
         for r in rows:
             yield _submission(r)
         last = rows[-1]["id"]
+
+
+def iter_all(conn: aiosqlite.Connection, batch: int = 500) -> AsyncIterator[Submission]:
+    """Every submission in id order (export), streamed in batches."""
+    return iter_where(conn, batch=batch)

@@ -56,8 +56,12 @@ def server(tmp_path):
     port = free_port()
     db = tmp_path / "s.sqlite3"
     env = {**os.environ, "PYTHONPATH": str(ROOT), "MEYASUBAKO_SECRET_KEY": "x" * 32, "MEYASUBAKO_RATE_LIMIT": "0"}
+    # The log goes to a file, not a pipe: an unread pipe fills up (64 KiB) and blocks the server.
+    log_path = tmp_path / "serve.log"
+    log_file = open(log_path, "wb")  # noqa: SIM115  (closed after the process ends)
     proc = subprocess.Popen([sys.executable, "-m", "meyasubako", "serve", "--port", str(port), "--db", str(db)],
-                            env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                            env=env, cwd=ROOT, stdout=log_file, stderr=subprocess.STDOUT)
+    proc.log_path = log_path  # type: ignore[attr-defined]
     base = f"http://127.0.0.1:{port}"
     deadline = time.time() + 60
     while True:
@@ -68,12 +72,13 @@ def server(tmp_path):
         except OSError:
             if proc.poll() is not None or time.time() > deadline:
                 proc.kill()
-                raise RuntimeError(proc.stderr.read().decode()) from None
+                raise RuntimeError(log_path.read_text()) from None
             time.sleep(0.2)
     yield base, db, proc
     if proc.poll() is None:
         proc.kill()
         proc.wait()
+    log_file.close()
 
 
 def test_serve_answers_and_stops_cleanly_on_sigterm(server):
@@ -85,7 +90,7 @@ def test_serve_answers_and_stops_cleanly_on_sigterm(server):
         assert "ご意見" in r.read().decode()
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=30) == 0
-    log = proc.stderr.read().decode()
+    log = proc.log_path.read_text()
     assert "event=stopped" in log and "event=request" in log
 
 
