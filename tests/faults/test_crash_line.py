@@ -94,19 +94,22 @@ async def post(http: aiohttp.ClientSession, url: str, double: LineDouble, ledger
     del ledger.unsure[eid]
 
 
-async def resident(http: aiohttp.ClientSession, url: str, double: LineDouble, ledger: Ledger, tag: str) -> None:
+async def resident(http: aiohttp.ClientSession, url: str, double: LineDouble, ledger: Ledger, tag: str,
+                   late: bool) -> None:
+    """``late``: LINE delivers this resident's events past the reply window, so answers go as pushes."""
     n = 0
+    old = {"ts_ms": int(time.time() * 1000) - 120_000} if late else {}
     while True:
         n += 1
         user = user_id(next(ledger.users))
-        await post(http, url, double, ledger, text_event(user, f"道路の穴を直してください。（{tag}-n{n}）"))
+        await post(http, url, double, ledger, text_event(user, f"道路の穴を直してください。（{tag}-n{n}）", **old))
         try:
             await double.wait_for(lambda u=user: draft_of(double, u) is not None, timeout=WAIT)
         except TimeoutError:
             continue  # the answer is stuck in a lease from an earlier crash: start another conversation
         draft = draft_of(double, user)
         assert draft is not None
-        ev = postback_event(user, postback.encode("send", draft))
+        ev = postback_event(user, postback.encode("send", draft), **old)
         await post(http, url, double, ledger, ev)
         ledger.sends[ev["webhookEventId"]] = draft
         ledger.conversations += 1
@@ -133,7 +136,7 @@ async def cycle(server: Server, double: LineDouble, ledger: Ledger, n: int, dela
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10),
                                      cookie_jar=aiohttp.DummyCookieJar()) as http:
         await redeliver(http, server.url, double, ledger)
-        tasks = [asyncio.create_task(resident(http, server.url, double, ledger, f"c{n}-r{w}"))
+        tasks = [asyncio.create_task(resident(http, server.url, double, ledger, f"c{n}-r{w}", late=w % 2 == 1))
                  for w in range(RESIDENTS)]
         await asyncio.sleep(delay)
         server.kill()  # SIGKILL: no shutdown, no cleanup, whatever was in flight stays in flight
