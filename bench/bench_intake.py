@@ -24,7 +24,16 @@ import aiohttp
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import baseline_server, emit, loadgen, machine, table, verdict  # noqa: E402
-from bench.harness import ROOT, Server, db_rows, line_body, line_signature, line_text_event  # noqa: E402
+from bench.harness import (  # noqa: E402
+    ROOT,
+    Server,
+    db_rows,
+    line_body,
+    line_double_server,
+    line_signature,
+    line_text_event,
+)
+from tests.line_double import ACCESS_TOKEN as LINE_ACCESS_TOKEN  # noqa: E402  (the double checks the bearer token)
 
 RATIO_TARGET = 0.30
 P99_TARGET_MS = 100.0
@@ -58,11 +67,10 @@ def run(requests: int, concurrency: int) -> dict[str, Any]:
         r["acked_total"], r["stored"], r["processed"] = acked, stored, processed
         out["form"] = r
 
-        line = Server(tmp / "line_double.sqlite3", log=tmp / "line_double.log",
-                      argv=[str(ROOT / "bench" / "line_double.py")])
+        line = line_double_server(tmp)
         db2 = tmp / "line.sqlite3"
         with line, Server(db2, log=tmp / "serve-line.log", env={
-            "LINE_CHANNEL_SECRET": CHANNEL_SECRET, "LINE_CHANNEL_ACCESS_TOKEN": "bench-token", "LINE_API_BASE": line.url,
+            "LINE_CHANNEL_SECRET": CHANNEL_SECRET, "LINE_CHANNEL_ACCESS_TOKEN": LINE_ACCESS_TOKEN, "LINE_API_BASE": line.url,
         }) as srv:
             status = asyncio.run(_probe_webhook(srv.url))
             if status in (404, 503):

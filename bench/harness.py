@@ -7,10 +7,6 @@ own event loop, its own SQLite connections and its own fsyncs.
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
-import json
 import os
 import re
 import signal
@@ -26,6 +22,8 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+
+from tests import line_double
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
@@ -213,25 +211,24 @@ class FormSession:
         return resp.status, await self.receipt(resp.headers["Location"])
 
 
-# -- LINE: signed webhook bodies -------------------------------------------------------------------
+# -- LINE: signed webhook bodies, built by the one LINE double (tests/line_double.py) ------------------
 def line_signature(channel_secret: str, body: bytes) -> str:
     """X-Line-Signature: base64(HMAC-SHA256(channel secret, raw body))."""
-    return base64.b64encode(hmac.new(channel_secret.encode(), body, hashlib.sha256).digest()).decode()
+    return line_double.sign(body, channel_secret)
 
 
 def line_text_event(text: str, *, user_id: str, event_id: str | None = None) -> dict[str, Any]:
     """One LINE Messaging API ``message`` event as the platform sends it."""
-    eid = event_id or uuid.uuid4().hex.upper()[:26]
-    return {
-        "type": "message", "mode": "active", "timestamp": int(time.time() * 1000),
-        "source": {"type": "user", "userId": user_id}, "webhookEventId": eid,
-        "deliveryContext": {"isRedelivery": False}, "replyToken": uuid.uuid4().hex,
-        "message": {"type": "text", "id": str(uuid.uuid4().int)[:18], "quoteToken": uuid.uuid4().hex, "text": text},
-    }
+    return line_double.text_event(user_id, text, event_id=event_id)
 
 
 def line_body(events: list[dict[str, Any]], destination: str = "U" + "0" * 32) -> bytes:
-    return json.dumps({"destination": destination, "events": events}, ensure_ascii=False).encode()
+    return line_double.body_of(*events, destination=destination)
+
+
+def line_double_server(tmp: Path) -> Server:
+    """The LINE API double in a process of its own (``python -m tests.line_double``) on a free port."""
+    return Server(tmp / "line_double.sqlite3", log=tmp / "line_double.log", argv=["-m", "tests.line_double"])
 
 
 def stop_all(servers: Sequence[Server]) -> None:

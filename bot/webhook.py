@@ -33,6 +33,15 @@ log = logging.getLogger("meyasubako.bot.webhook")
 
 EVENT_ID = re.compile(r"^[0-9A-Za-z]{1,64}$")     # LINE sends ULIDs
 USER_ID = re.compile(r"^[0-9A-Za-z]{1,64}$")      # U + 32 hex digits in practice
+LONE_SURROGATE = re.compile("[\ud800-\udfff]")   # after json.loads, a valid pair is one code point
+
+
+def _without_lone_surrogates(events: Any, text: str) -> Any:
+    """JSON can spell a lone surrogate (``\\ud800``) that no UTF-8 store or tokenizer takes: make it U+FFFD."""
+    if "\\u" not in text:
+        return events
+    dumped = json.dumps(events, ensure_ascii=False)
+    return json.loads(LONE_SURROGATE.sub("\ufffd", dumped)) if LONE_SURROGATE.search(dumped) else events
 
 
 def signature_ok(secret: str, body: bytes, signature: str) -> bool:
@@ -101,12 +110,12 @@ async def webhook(request: web.Request) -> web.StreamResponse:
     try:
         text = body.decode("utf-8")
         payload = WebhookParser(bot.channel_secret).parse(text, signature, as_payload=True)
-        raw_events = json.loads(text)["events"]
+        raw_events = _without_lone_surrogates(json.loads(text)["events"], text)
         if not isinstance(raw_events, list) or len(raw_events) != len(payload.events):
             raise ValueError("events is not a list")
     except InvalidSignatureError:
         return _plain(400, "bad signature")
-    except (UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError) as exc:
+    except (UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
         log.warning("event=line_webhook_malformed error=%s", str(exc)[:200])
         return _plain(400, "malformed body")
     events = []

@@ -29,7 +29,14 @@ from meyasubako.catalog import load_sections
 from meyasubako.nlp_service import NlpService
 from meyasubako.ratelimit import RateLimiter
 from meyasubako.settings import Settings
-from meyasubako.web import STATIC_DIR, errors, make_templates, request_log, security_headers
+from meyasubako.web import (
+    STATIC_DIR,
+    errors,
+    make_templates,
+    request_log,
+    security_headers,
+    security_headers_on_prepare,
+)
 from meyasubako.workflow import Workflow
 from storage import sections as sections_db
 from storage.db import Database
@@ -97,6 +104,7 @@ def create_app(settings: Settings) -> web.Application:
         middlewares=[session_middleware(storage), security_headers, request_log,
                      errors],
     )
+    app.on_response_prepare.append(security_headers_on_prepare)
     app[keys.SETTINGS] = settings
     app[keys.TEMPLATES] = make_templates()
     app[keys.SUBMIT_LIMITER] = RateLimiter(settings.rate_limit)

@@ -157,6 +157,12 @@ async def security_headers(request: web.Request, handler: Handler) -> web.Stream
     return response
 
 
+async def security_headers_on_prepare(request: web.Request, response: web.StreamResponse) -> None:
+    """The same headers on streamed responses (CSV/JSON exports), which the handler prepares, and so
+    sends, before the middleware above ever sees them."""
+    _add_headers(response)
+
+
 def _add_headers(response: web.StreamResponse) -> None:
     h = response.headers
     h.setdefault("Content-Security-Policy", CSP)

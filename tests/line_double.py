@@ -11,12 +11,23 @@ recorded (path, headers, JSON). Failures are programmed per endpoint and consume
     double.fail("push", delay=2.0, status=200) # slower than the timeout, but accepted in the end
     double.fail("push", reset=True)            # connection dropped without an answer
     double.reject_reply_token("tok")           # 400 Invalid reply token
+    double.outage("push", status=503)          # every push fails like this ...
+    double.recover()                           # ... until the API comes back
 
 Also builds and signs webhook bodies exactly like LINE (base64 HMAC-SHA256 of the raw body).
+
+Run on its own (benchmarks, a ``serve`` in another process, a person trying the bot)::
+
+    python -m tests.line_double --port 8091    # then LINE_API_BASE=http://127.0.0.1:8091
+
+and program it over HTTP: ``POST /_control`` with ``{"endpoint": "push", "status": 500, "count": 3}``
+(any keyword of ``fail``; ``"outage": true`` for a lasting one; ``{"recover": true}`` clears them),
+``GET /_stats`` for what it saw.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import base64
 import hashlib
@@ -65,6 +76,7 @@ class Failure:
     reset: bool = False
     body: dict[str, Any] | None = None
     to: str | None = None          # only for pushes to this user
+    sticky: bool = False           # an outage: stays until recover()
 
 
 class LineDouble:
@@ -82,17 +94,23 @@ class LineDouble:
         self.base_url = ""
 
     # -- lifecycle ---------------------------------------------------------------------------------
-    async def start(self) -> str:
+    def app(self) -> web.Application:
         app = web.Application(client_max_size=2 * 1024 * 1024)
         app.router.add_post("/v2/bot/message/reply", self._reply)
         app.router.add_post("/v2/bot/message/push", self._push)
         app.router.add_get("/v2/bot/message/{message_id}/content", self._content)
-        self._runner = web.AppRunner(app, shutdown_timeout=0.5)
+        app.router.add_get("/", self._ready)
+        app.router.add_post("/_control", self._control)
+        app.router.add_get("/_stats", self._stats)
+        return app
+
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
+        self._runner = web.AppRunner(self.app(), shutdown_timeout=0.5, access_log=None)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        site = web.TCPSite(self._runner, host, port)
         await site.start()
         port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        self.base_url = f"http://127.0.0.1:{port}"
+        self.base_url = f"http://{host}:{port}"
         return self.base_url
 
     async def stop(self) -> None:
@@ -100,8 +118,16 @@ class LineDouble:
             await self._runner.cleanup()
 
     # -- programming -------------------------------------------------------------------------------
-    def fail(self, endpoint: str, **kw: Any) -> None:
-        self.failures[endpoint].append(Failure(**kw))
+    def fail(self, endpoint: str, count: int = 1, **kw: Any) -> None:
+        self.failures[endpoint].extend(Failure(**kw) for _ in range(count))
+
+    def outage(self, endpoint: str, **kw: Any) -> None:
+        """Every call to ``endpoint`` fails this way (after the queued one-off failures) until recover()."""
+        self.failures[endpoint].append(Failure(sticky=True, **kw))
+
+    def recover(self) -> None:
+        for queue in self.failures.values():
+            queue.clear()
 
     def reject_reply_token(self, token: str) -> None:
         self.rejected_tokens.add(token)
@@ -157,7 +183,8 @@ class LineDouble:
         for i, f in enumerate(queue):
             if f.to is not None and (body or {}).get("to") != f.to:
                 continue
-            del queue[i]
+            if not f.sticky:
+                del queue[i]
             if f.delay:
                 key = request.headers.get("X-Line-Retry-Key")
                 if f.status == 200 and key:
@@ -176,6 +203,34 @@ class LineDouble:
             return web.json_response(f.body or {"message": f"programmed failure {f.status}"}, status=f.status,
                                      headers=headers)
         return None
+
+    # -- control over HTTP, when the double runs as its own process --------------------------------------
+    async def _ready(self, request: web.Request) -> web.Response:
+        return web.Response(text="LINE API double")
+
+    async def _control(self, request: web.Request) -> web.Response:
+        spec = await self._read(request) or {}
+        if spec.pop("recover", False):
+            self.recover()
+        elif "endpoint" in spec:
+            endpoint = str(spec.pop("endpoint"))
+            if endpoint not in self.failures:
+                return web.json_response({"message": f"unknown endpoint {endpoint}"}, status=400)
+            try:
+                if spec.pop("outage", False):
+                    self.outage(endpoint, **spec)
+                else:
+                    self.fail(endpoint, **spec)
+            except TypeError as exc:
+                return web.json_response({"message": str(exc)}, status=400)
+        return web.json_response({k: len(v) for k, v in self.failures.items()})
+
+    async def _stats(self, request: web.Request) -> web.Response:
+        return web.json_response({
+            "requests": [{"endpoint": r.endpoint, "status": r.status, "retry_key": r.retry_key, "to": r.to,
+                          "reply_token": (r.body or {}).get("replyToken"), "texts": r.texts} for r in self.requests],
+            "accepted_retry_keys": len(self.accepted_retry_keys),
+        })
 
     async def _read(self, request: web.Request) -> dict[str, Any] | None:
         try:
@@ -333,3 +388,25 @@ def postback_event(user: str, data: str, **kw: Any) -> dict[str, Any]:
 
 def body_of(*events: dict[str, Any], destination: str = "U" + "f" * 32) -> bytes:
     return json.dumps({"destination": destination, "events": list(events)}, ensure_ascii=False).encode("utf-8")
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8091)
+    args = p.parse_args(argv)
+
+    async def serve() -> None:
+        double = LineDouble()
+        await double.start(args.host, args.port)
+        print(f"LINE API double on {double.base_url}", flush=True)
+        await asyncio.Event().wait()  # until the process is told to stop
+
+    try:
+        asyncio.run(serve())
+    except KeyboardInterrupt:
+        pass
+
+
+if __name__ == "__main__":
+    main()

@@ -25,3 +25,13 @@ def export(db: Path) -> list[dict]:
     out = subprocess.run([PYTHON, "-m", "meyasubako", "export", "--db", str(db)], env=child_env(), cwd=ROOT,
                          capture_output=True, check=True, timeout=60)
     return [json.loads(line) for line in out.stdout.decode("utf-8").splitlines() if line.strip()]
+
+
+# The LINE fault tests run the real app against the LINE API double, wired like tests/bot does it.
+from tests.bot.conftest import (  # noqa: E402,F401  (pytest finds fixtures by name in conftest)
+    _no_proxy_for_loopback,
+    line_api,
+    line_client,
+    line_settings,
+    make_line_client,
+)

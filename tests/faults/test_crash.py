@@ -65,7 +65,7 @@ def _check_outbox(conn: sqlite3.Connection) -> None:
     """Outbox invariants that hold whatever the channel: one row per retry key, sent rows have a time.
 
     When the LINE bot sends through the outbox, the test double's log is the other half of this
-    check: each retry key accepted at most once (bench/line_double.py answers 409 to a repeat).
+    check (tests/faults/test_crash_line.py): each retry key accepted at most once, each row delivered once.
     """
     rows = conn.execute("SELECT retry_key, status, sent_at FROM outbox").fetchall()
     keys = [r[0] for r in rows]

@@ -180,6 +180,47 @@ async def test_path_traversal_reaches_nothing(client) -> None:  # type: ignore[n
             assert secret not in body, (path, secret)
 
 
+STATIC_TRAVERSALS = [
+    "/static/../meyasubako/settings.py", "/static/%2e%2e/meyasubako/settings.py", "/static/%2E%2E%2Fmeyasubako%2Fsettings.py",
+    "/static/%252e%252e%252fmeyasubako%252fsettings.py",       # double-encoded
+    "/static/%c0%ae%c0%ae/meyasubako/settings.py",             # overlong UTF-8 dots
+    "/static/..\\meyasubako\\settings.py", "/static/..%5cmeyasubako%5csettings.py", "/static/..;/meyasubako/settings.py",
+    "/static/%2fetc%2fpasswd", "/static/%2F%2Fetc/passwd", "/static/\uff0e\uff0e/meyasubako/settings.py",
+    "/static/./../meyasubako/settings.py", "/static/style.css/../../meyasubako/settings.py",
+    "/static/..%00/meyasubako/settings.py", "/static/" + "../" * 40 + "etc/passwd",
+]
+
+
+async def test_static_traversal_is_refused_and_shows_no_file(client) -> None:  # type: ignore[no-untyped-def]
+    from yarl import URL
+
+    for path in STATIC_TRAVERSALS:
+        resp = await client.get(URL(path, encoded=True), allow_redirects=False)
+        body = await resp.read()
+        assert resp.status in (400, 403, 404), (path, resp.status)
+        for secret in (b"root:x:", b"import ", b"SECRET", b"def ", b"dataclass"):
+            assert secret not in body, (path, secret)
+    assert (await client.get("/static/style.css")).status == 200  # the real file is still served
+
+
+ATTACHMENT_IDS = ["..%2f..%2fmeyasubako%2fsettings.py", "%2e%2e%2f1", "1%2f..%2f..%2fsecret_key", "1/../../../etc/passwd",
+                  "0x1", "1e3", "99999999999999999999", "%EF%BC%91", "-1", "1%00", "1;", "1%20"]
+
+
+async def test_attachment_ids_that_look_like_paths_are_404_even_for_an_admin(client) -> None:  # type: ignore[no-untyped-def]
+    from yarl import URL
+
+    from tests.conftest import add_user, login
+
+    await add_user(client.app, "kanri", "admin")
+    await login(client, "kanri")
+    for ident in ATTACHMENT_IDS:
+        resp = await client.get(URL("/admin/attachments/" + ident, encoded=True), allow_redirects=False)
+        assert resp.status in (400, 403, 404), (ident, resp.status)
+        body = await resp.read()
+        assert b"import " not in body and b"root:x:" not in body and not body.startswith(b"\xff\xd8")
+
+
 async def test_status_links_with_hostile_tokens(client) -> None:  # type: ignore[no-untyped-def]
     for token in ["A" * 15, "A" * 65, "A" * 5000, "%00" * 20, "公園" * 10, "' OR 1=1 --xxxxxxxxxx"]:
         resp = await client.get("/status/" + token)
