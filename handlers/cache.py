@@ -47,7 +47,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 RECHECK_S = 1.0
 MAX_ENTRIES = 4096
-MAX_BYTES = 16 * 1024 * 1024
+MAX_BYTES = 8 * 1024 * 1024
 MAX_QUERY = 512  # longer query strings are served but not cached (they would only evict others)
 
 
