@@ -11,6 +11,7 @@ import argparse
 import random
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,12 @@ def run(items: int, requests: int, concurrency: int) -> list[tuple[str, dict[str
             baseline = loadgen(base.url, concurrency=concurrency, requests=requests, warmup=warm)
         out = []
         with Server(tmp / "board.sqlite3", log=tmp / "serve.log") as srv:
+            # Measure the steady state: after a start the similarity index behind "related items"
+            # is rebuilt in the background (~10 s at 100k items), and item pages are not cached
+            # until it is complete.
+            deadline = time.monotonic() + 300
+            while "event=public_index_rebuil" not in srv.log.read_text(errors="replace") and time.monotonic() < deadline:
+                time.sleep(0.2)
             cases = [
                 ("notice board /", ["--paths", "/"]),
                 ("item page /voices/{id}", ["--paths-file", str(tmp / "items.txt")]),

@@ -116,6 +116,7 @@ async def webhook(request: web.Request) -> web.StreamResponse:
     except InvalidSignatureError:
         return _plain(400, "bad signature")
     except (UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
+        # RecursionError: a deeply nested JSON array/object (json.loads gives up); a 400 like any junk.
         log.warning("event=line_webhook_malformed error=%s", str(exc)[:200])
         return _plain(400, "malformed body")
     events = []

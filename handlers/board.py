@@ -14,6 +14,7 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
+from handlers import cache
 from handlers.related import related_items
 from meyasubako import clock, keys
 from meyasubako.domain import NotFound
@@ -113,6 +114,8 @@ async def voice(request: web.Request) -> web.Response:
 
 
 def setup_routes(app: web.Application) -> None:
-    app.router.add_get("/", board, name="board")
-    app.router.add_get(r"/voices/{receipt_no:" + RECEIPT_RE + "}", voice, name="voice")
+    # The same for every reader, so served from the public page cache (handlers/cache.py).
+    cache.setup(app)
+    app.router.add_get("/", cache.cached(board), name="board")
+    app.router.add_get(r"/voices/{receipt_no:" + RECEIPT_RE + "}", cache.cached(voice, related=True), name="voice")
 

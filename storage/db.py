@@ -6,6 +6,13 @@ them in ONE transaction (each job inside its own SAVEPOINT, so one failing job d
 others), commits once, and only then resolves the callers' futures. A burst of N submissions
 therefore costs one fsync instead of N, and nothing is acknowledged before it is durable
 (``synchronous=FULL``).
+
+The writer's connection is a stdlib ``sqlite3`` connection behind :class:`storage.inline.InlineConnection`:
+the statements of a job run inline on the event loop (no thread hop per statement, see that
+module for why), while BEGIN, COMMIT and close run on one dedicated thread because they can wait
+(for another process's lock, for the fsync). Only the writer task uses the connection, and it
+awaits those calls, so the connection is never used from two threads at once. Readers stay on
+aiosqlite, each on its own thread.
 """
 
 from __future__ import annotations
@@ -14,7 +21,9 @@ import asyncio
 import contextlib
 import logging
 import sqlite3
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -23,11 +32,14 @@ import aiosqlite
 
 from storage import migrations
 from storage.errors import StorageUnavailable
+from storage.inline import InlineConnection
 
 log = logging.getLogger("meyasubako.storage")
 
 T = TypeVar("T")
+# Jobs are written against aiosqlite's API; the writer hands them an InlineConnection, which has it.
 WriteJob = Callable[[aiosqlite.Connection], Awaitable[T]]
+SLOW_JOB_S = 0.05  # a job this long holds up the event loop: worth a log line
 
 # Errors that mean "the database cannot take writes now" rather than "this job is wrong".
 _UNAVAILABLE_CODES = {
@@ -55,6 +67,22 @@ class _Job:
     future: asyncio.Future[Any] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
 
 
+def _open_writer(path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    conn.row_factory = sqlite3.Row  # what aiosqlite.Row is
+    conn.execute("PRAGMA busy_timeout = 5000")
+    conn.execute("PRAGMA foreign_keys = ON")
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA synchronous = FULL")
+    return conn
+
+
+def _close_writer(conn: sqlite3.Connection) -> None:
+    with contextlib.suppress(sqlite3.Error):
+        conn.execute("PRAGMA optimize")
+    conn.close()
+
+
 async def _configure(conn: aiosqlite.Connection, *, readonly: bool = False) -> None:
     conn.row_factory = aiosqlite.Row
     await conn.execute("PRAGMA busy_timeout = 5000")
@@ -73,7 +101,8 @@ class Database:
         self.path = Path(path)
         self._n_readers = readers
         self._max_batch = max_batch
-        self._writer: aiosqlite.Connection | None = None
+        self._writer: InlineConnection | None = None
+        self._writer_thread: ThreadPoolExecutor | None = None
         self._readers: asyncio.Queue[aiosqlite.Connection] = asyncio.Queue()
         self._reader_conns: list[aiosqlite.Connection] = []
         self._queue: asyncio.Queue[_Job | None] = asyncio.Queue()
@@ -84,8 +113,9 @@ class Database:
     # -- lifecycle -----------------------------------------------------------------------------
     async def open(self, *, migrate: bool = True) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._writer = await aiosqlite.connect(self.path, isolation_level=None)
-        await _configure(self._writer)
+        self._writer_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-writer")
+        raw = await asyncio.get_running_loop().run_in_executor(self._writer_thread, _open_writer, self.path)
+        self._writer = InlineConnection(raw)
         if migrate:
             applied = await migrations.migrate(self._writer)
             if applied:
@@ -107,10 +137,11 @@ class Database:
             await conn.close()
         self._reader_conns.clear()
         if self._writer is not None:
-            with contextlib.suppress(sqlite3.Error):
-                await self._writer.execute("PRAGMA optimize")
-            await self._writer.close()
+            await self._blocking(_close_writer, self._writer.raw)
             self._writer = None
+        if self._writer_thread is not None:
+            self._writer_thread.shutdown(wait=True)
+            self._writer_thread = None
 
     async def schema_version(self) -> int:
         async with self.read() as conn:
@@ -140,6 +171,10 @@ class Database:
         await self._queue.put(job)
         return await job.future
 
+    async def _blocking(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run a call that may wait (lock, fsync) on the writer's own thread."""
+        return await asyncio.get_running_loop().run_in_executor(self._writer_thread, fn, *args)
+
     async def _writer_loop(self) -> None:
         assert self._writer is not None
         conn = self._writer
@@ -166,10 +201,10 @@ class Database:
                     if not job.future.done():
                         job.future.set_exception(StorageUnavailable(f"writer error: {exc!r}"))
 
-    async def _run_batch(self, conn: aiosqlite.Connection, batch: list[_Job]) -> None:
+    async def _run_batch(self, conn: InlineConnection, batch: list[_Job]) -> None:
         outcomes: list[tuple[_Job, Any, BaseException | None]] = []
         try:
-            await conn.execute("BEGIN IMMEDIATE")
+            await self._blocking(conn.raw.execute, "BEGIN IMMEDIATE")
         except sqlite3.Error as exc:
             log.error("event=write_failed stage=begin error=%r", exc)
             for job in batch:
@@ -178,9 +213,10 @@ class Database:
             return
         fatal: BaseException | None = None
         for job in batch:
+            started = time.perf_counter()
             try:
                 await conn.execute("SAVEPOINT job")
-                result = await job.fn(conn)
+                result = await job.fn(conn)  # type: ignore[arg-type]  # InlineConnection speaks aiosqlite
                 await conn.execute("RELEASE job")
                 outcomes.append((job, result, None))
             except Exception as exc:  # the job's own failure: undo just this job
@@ -192,11 +228,14 @@ class Database:
                 if _is_unavailable(exc):
                     fatal = exc
                 outcomes.append((job, None, exc))
+            took = time.perf_counter() - started
+            if took > SLOW_JOB_S:
+                log.warning("event=slow_write_job ms=%.1f job=%s", took * 1000, getattr(job.fn, "__qualname__", "?"))
             if fatal is not None:
                 break
         if fatal is None:
             try:
-                await conn.execute("COMMIT")
+                await self._blocking(conn.raw.execute, "COMMIT")
                 self.commits += 1
                 self.jobs += len(batch)
             except sqlite3.Error as exc:
