@@ -106,3 +106,16 @@ async def admin_post(client: TestClient, receipt_no: str, action: str, data: dic
     page = await client.get(f"/admin/items/{receipt_no}")
     token = csrf_of(await page.text())
     return await client.post(f"/admin/items/{receipt_no}/{action}", data={"csrf_token": token, **data})
+
+
+@pytest.fixture
+async def browser():  # type: ignore[no-untyped-def]
+    """A headless Chromium (tests/browser.py has the launch recipe and the skip marker)."""
+    from playwright.async_api import async_playwright
+
+    from tests.browser import ARGS, CHROMIUM
+
+    async with async_playwright() as p:
+        b = await p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield b
+        await b.close()

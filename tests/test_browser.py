@@ -2,22 +2,14 @@
 
 from __future__ import annotations
 
-import os
 import re
 
 import pytest
 
 from meyasubako.app import create_app
+from tests.browser import BROWSER
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run"]
-
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not os.path.exists(CHROMIUM) and not os.environ.get("CI"),
-                       reason="Debian chromium not installed (CI installs it)"),
-]
+pytestmark = BROWSER
 
 
 @pytest.fixture
@@ -26,14 +18,6 @@ async def live_server(aiohttp_server, settings):
     return f"http://127.0.0.1:{server.port}", server
 
 
-@pytest.fixture
-async def browser():
-    from playwright.async_api import async_playwright
-
-    async with async_playwright() as p:
-        b = await p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield b
-        await b.close()
 
 
 async def test_resident_submits_the_form_in_a_browser(live_server, browser, tmp_path):

@@ -3,33 +3,14 @@ axe checks the item page and the queue."""
 
 from __future__ import annotations
 
-import os
-
-import pytest
-
 from meyasubako.app import create_app
 from tests.admin.helpers import get, new_item, setup_people
+from tests.browser import BROWSER
 from tests.conftest import PASSWORD
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run"]
-
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not os.path.exists(CHROMIUM) and not os.environ.get("CI"),
-                       reason="Debian chromium not installed (CI installs it)"),
-]
+pytestmark = BROWSER
 
 
-@pytest.fixture
-async def browser():
-    from playwright.async_api import async_playwright
-
-    async with async_playwright() as p:
-        b = await p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield b
-        await b.close()
 
 
 async def _login(page, base: str, name: str) -> None:  # type: ignore[no-untyped-def]

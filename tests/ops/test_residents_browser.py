@@ -2,21 +2,13 @@
 
 from __future__ import annotations
 
-import pytest
-
 from meyasubako.app import create_app
+from tests.browser import BROWSER
 from tests.conftest import PASSWORD, add_user, submit
-from tests.test_browser import ARGS, CHROMIUM, pytestmark  # noqa: F401  (same skip rule and marker)
+
+pytestmark = BROWSER
 
 
-@pytest.fixture
-async def browser():
-    from playwright.async_api import async_playwright
-
-    async with async_playwright() as p:
-        b = await p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield b
-        await b.close()
 
 
 async def test_officer_finds_and_erases_in_a_browser(aiohttp_server, aiohttp_client, settings, browser, tmp_path):

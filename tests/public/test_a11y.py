@@ -14,7 +14,7 @@ import pytest
 
 from meyasubako.app import create_app
 from tests.public.conftest import approver, make_item
-from tests.test_browser import ARGS, CHROMIUM
+from tests.browser import ARGS, CHROMIUM
 
 pytestmark = [
     pytest.mark.browser,
