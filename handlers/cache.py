@@ -40,6 +40,7 @@ from aiohttp import web
 
 from handlers.related import PUBLIC_INDEX_READY
 from meyasubako import clock, keys
+from storage import public as public_db
 
 log = logging.getLogger("meyasubako.cache")
 
@@ -79,9 +80,8 @@ class PublicCache:
         now = time.monotonic()
         if self._db_generation is None or db.commits != self._seen_commits or now - self._checked_at > RECHECK_S:
             commits = db.commits  # noted before the read: a commit during it triggers another read
-            async with db.read() as conn, conn.execute("SELECT n FROM public_generation WHERE id = 1") as cur:
-                row = await cur.fetchone()
-            self._db_generation = int(row[0]) if row else 0
+            async with db.read() as conn:
+                self._db_generation = await public_db.public_generation(conn)
             self._seen_commits, self._checked_at = commits, now
         return self._db_generation
 

@@ -238,6 +238,13 @@ def dumps(obj: Any) -> str:
     return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
 
 
+MAX_ANSWER = 8000  # characters of an official answer
+
+
+def actor_name(user: User | None) -> str:
+    return f"user:{user.name}" if user else "system"
+
+
 # -- errors: each carries a message for people (Japanese) and maps to one HTTP status ----------
 class DomainError(Exception):
     http_status = 400
@@ -269,3 +276,13 @@ class RateLimited(DomainError):
 
 class Unavailable(DomainError):
     http_status = 503
+
+
+def required_text(value: str, *, limit: int, empty: str, label: str) -> str:
+    """Stripped ``value``; a Japanese error when it is empty or longer than ``limit`` characters."""
+    value = value.strip()
+    if not value:
+        raise InvalidInput(empty)
+    if len(value) > limit:
+        raise InvalidInput(f"{label}は{limit}文字以内で入力してください。")
+    return value

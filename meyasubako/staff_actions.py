@@ -16,6 +16,7 @@ import aiosqlite
 
 from meyasubako import clock
 from meyasubako.domain import (
+    MAX_ANSWER,
     AnswerTemplate,
     DomainError,
     Forbidden,
@@ -25,6 +26,8 @@ from meyasubako.domain import (
     Status,
     Submission,
     User,
+    actor_name,
+    required_text,
 )
 from storage import staff as staff_db
 from storage import submissions as subs
@@ -38,10 +41,6 @@ log = logging.getLogger("meyasubako.workflow")
 MAX_NOTE = 2000
 MAX_COMMENT = 2000
 RECEIPT_RE = re.compile(r"^\d{4}-\d{6}$")
-
-
-def _actor(user: User) -> str:
-    return f"user:{user.name}"
 
 
 def _jdate(iso: str) -> str:
@@ -78,11 +77,7 @@ class StaffActions:
                          *, template: AnswerTemplate | None = None) -> Submission:
         """Keep a draft without sending it to 決裁. Starting work moves a routed item to in_progress;
         editing a draft already waiting for 決裁 takes it back (in_progress)."""
-        body = body.strip()
-        if not body:
-            raise InvalidInput("回答文を入力してください。")
-        if len(body) > 8000:
-            raise InvalidInput("回答文は8000文字以内で入力してください。")
+        body = required_text(body, limit=MAX_ANSWER, empty="回答文を入力してください。", label="回答文")
 
         async def job(conn: aiosqlite.Connection) -> Submission:
             sub = await self._load(conn, receipt_no)
@@ -90,13 +85,13 @@ class StaffActions:
             if sub.status not in (Status.ROUTED, Status.IN_PROGRESS, Status.ANSWERED):
                 raise InvalidTransition("この状態では回答を編集できません。")
             now = clock.iso(self.now())
-            await subs.upsert_answer(conn, sub.id, body=body, state="draft", author=_actor(user), now=now)
+            await subs.upsert_answer(conn, sub.id, body=body, state="draft", author=actor_name(user), now=now)
             note = f"テンプレート「{template.title}」を使用" if template else ""
             action = "use_template" if template else "draft"
             if sub.status == Status.IN_PROGRESS:
-                await self._record(conn, sub, actor=_actor(user), action=action, note=note)
+                await self._record(conn, sub, actor=actor_name(user), action=action, note=note)
             else:
-                await self._transition(conn, sub, Status.IN_PROGRESS, actor=_actor(user), action=action, note=note)
+                await self._transition(conn, sub, Status.IN_PROGRESS, actor=actor_name(user), action=action, note=note)
             return await subs.by_id(conn, sub.id)
 
         return await self.db.write(job)
@@ -108,19 +103,16 @@ class StaffActions:
             answer = await subs.answer_for(conn, sub.id)
             if sub.status != Status.ANSWERED or answer is None or answer.state != "submitted":
                 raise InvalidTransition("決裁待ちの回答がありません。")
-            await subs.set_answer_state(conn, sub.id, state="approved", approver=_actor(user),
+            await subs.set_answer_state(conn, sub.id, state="approved", approver=actor_name(user),
                                         now=clock.iso(self.now()))
-            await self._transition(conn, sub, Status.APPROVED, actor=_actor(user), action="approve")
+            await self._transition(conn, sub, Status.APPROVED, actor=actor_name(user), action="approve")
             return await subs.by_id(conn, sub.id)
 
         return await self.db.write(job)
 
     async def reject(self: Workflow, receipt_no: str, comment: str, user: User) -> Submission:
-        comment = comment.strip()
-        if not comment:
-            raise InvalidInput("差し戻しの理由を入力してください。")
-        if len(comment) > MAX_COMMENT:
-            raise InvalidInput(f"差し戻しの理由は{MAX_COMMENT}文字以内で入力してください。")
+        comment = required_text(comment, limit=MAX_COMMENT, empty="差し戻しの理由を入力してください。",
+                                label="差し戻しの理由")
 
         async def job(conn: aiosqlite.Connection) -> Submission:
             sub = await self._load(conn, receipt_no)
@@ -128,26 +120,22 @@ class StaffActions:
             answer = await subs.answer_for(conn, sub.id)
             if sub.status not in (Status.ANSWERED, Status.APPROVED) or answer is None:
                 raise InvalidTransition("差し戻せる回答がありません。")
-            await subs.set_answer_state(conn, sub.id, state="rejected", approver=_actor(user),
+            await subs.set_answer_state(conn, sub.id, state="rejected", approver=actor_name(user),
                                         now=clock.iso(self.now()), review_comment=comment)
-            await self._transition(conn, sub, Status.IN_PROGRESS, actor=_actor(user), action="reject", note=comment)
+            await self._transition(conn, sub, Status.IN_PROGRESS, actor=actor_name(user), action="reject", note=comment)
             return await subs.by_id(conn, sub.id)
 
         return await self.db.write(job)
 
     async def unpublish(self: Workflow, receipt_no: str, reason: str, user: User) -> Submission:
-        reason = reason.strip()
-        if not reason:
-            raise InvalidInput("公開を取り消す理由を入力してください。")
-        if len(reason) > MAX_COMMENT:
-            raise InvalidInput(f"理由は{MAX_COMMENT}文字以内で入力してください。")
+        reason = required_text(reason, limit=MAX_COMMENT, empty="公開を取り消す理由を入力してください。", label="理由")
 
         async def job(conn: aiosqlite.Connection) -> Submission:
             sub = await self._load(conn, receipt_no)
             self.authorize(user, sub, approver_only=True)
             if sub.status != Status.PUBLISHED:
                 raise InvalidTransition("公開中の項目ではありません。")
-            await self._transition(conn, sub, Status.APPROVED, actor=_actor(user), action="unpublish", note=reason,
+            await self._transition(conn, sub, Status.APPROVED, actor=actor_name(user), action="unpublish", note=reason,
                                    fields={"published_at": None})
             await subs.set_public_terms(conn, sub.id, None)
             return await subs.by_id(conn, sub.id)
@@ -189,24 +177,20 @@ class StaffActions:
                     raise InvalidInput("この項目を担当できない職員です。")
             await subs.update_fields(conn, sub.id, {"assignee": assignee or None,
                                                      "updated_at": clock.iso(self.now())})
-            await self._record(conn, sub, actor=_actor(user), action="assign",
+            await self._record(conn, sub, actor=actor_name(user), action="assign",
                                note=f"担当者: {assignee}" if assignee else "担当者の割り当てを解除")
             return await subs.by_id(conn, sub.id)
 
         return await self.db.write(job)
 
     async def add_note(self: Workflow, receipt_no: str, body: str, user: User) -> Submission:
-        body = body.strip()
-        if not body:
-            raise InvalidInput("メモを入力してください。")
-        if len(body) > MAX_NOTE:
-            raise InvalidInput(f"メモは{MAX_NOTE}文字以内で入力してください。")
+        body = required_text(body, limit=MAX_NOTE, empty="メモを入力してください。", label="メモ")
 
         async def job(conn: aiosqlite.Connection) -> Submission:
             sub = await self._load(conn, receipt_no)
             self.authorize(user, sub)
-            await staff_db.add_note(conn, sub.id, at=clock.iso(self.now()), author=_actor(user), body=body)
-            await self._record(conn, sub, actor=_actor(user), action="note", note="内部メモを追加")
+            await staff_db.add_note(conn, sub.id, at=clock.iso(self.now()), author=actor_name(user), body=body)
+            await self._record(conn, sub, actor=actor_name(user), action="note", note="内部メモを追加")
             return sub
 
         return await self.db.write(job)

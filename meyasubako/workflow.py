@@ -18,6 +18,7 @@ import aiosqlite
 from meyasubako import clock, privacy
 from meyasubako.domain import (
     CLOSE_REASONS,
+    MAX_ANSWER,
     TRANSITIONS,
     Forbidden,
     InvalidInput,
@@ -29,6 +30,8 @@ from meyasubako.domain import (
     Status,
     Submission,
     User,
+    actor_name,
+    required_text,
 )
 from meyasubako.nlp_service import NlpService
 from meyasubako.staff_actions import StaffActions
@@ -38,7 +41,6 @@ from storage.db import Database
 log = logging.getLogger("meyasubako.workflow")
 
 MAX_TEXT = 4000
-MAX_ANSWER = 8000
 
 # Called inside the transaction that publishes or closes an item with a reply, so that the
 # resident's notification is written atomically with the change (the LINE outbox hooks in here).
@@ -47,10 +49,6 @@ Notifier = Callable[[aiosqlite.Connection, Submission, str, str], Awaitable[None
 
 def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
-
-
-def actor_name(user: User | None) -> str:
-    return f"user:{user.name}" if user else "system"
 
 
 class Workflow(StaffActions):
@@ -194,11 +192,7 @@ class Workflow(StaffActions):
         return await self.db.write(job)
 
     async def save_answer(self, receipt_no: str, body: str, user: User) -> Submission:
-        body = body.strip()
-        if not body:
-            raise InvalidInput("回答文を入力してください。")
-        if len(body) > MAX_ANSWER:
-            raise InvalidInput(f"回答文は{MAX_ANSWER}文字以内で入力してください。")
+        body = required_text(body, limit=MAX_ANSWER, empty="回答文を入力してください。", label="回答文")
 
         async def job(conn: aiosqlite.Connection) -> Submission:
             sub = await self._load(conn, receipt_no)
@@ -220,11 +214,7 @@ class Workflow(StaffActions):
         An item still waiting for 決裁 (``answered``) is approved first, by the same approver, as
         two events; so the approver's one click is still an explicit approval on the record.
         """
-        summary = summary.strip()
-        if not summary:
-            raise InvalidInput("公開する要旨を入力してください。")
-        if len(summary) > MAX_TEXT:
-            raise InvalidInput(f"要旨は{MAX_TEXT}文字以内で入力してください。")
+        summary = required_text(summary, limit=MAX_TEXT, empty="公開する要旨を入力してください。", label="要旨")
         found = await self.nlp.find_pii(summary)
         if found and not pii_confirmed:
             kinds = "、".join(sorted({p.type for p in found}))

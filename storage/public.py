@@ -215,3 +215,10 @@ async def last_published_at(conn: aiosqlite.Connection, section: str | None = No
     ) as cur:
         row = await cur.fetchone()
     return row[0] if row else None
+
+
+async def public_generation(conn: aiosqlite.Connection) -> int:
+    """The counter that triggers bump whenever anything public changes (migration 0070)."""
+    async with conn.execute("SELECT n FROM public_generation WHERE id = 1") as cur:
+        row = await cur.fetchone()
+    return int(row[0]) if row else 0

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from meyasubako.app import create_app
-from tests.public.conftest import approver, make_item
 from tests.browser import ARGS, CHROMIUM
+from tests.public.conftest import approver, make_item
 
 pytestmark = [
     pytest.mark.browser,
