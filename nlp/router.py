@@ -28,6 +28,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any, NamedTuple
 
 from .text import Lexeme, Token
 
@@ -79,21 +80,37 @@ def train_model(examples: Iterable[tuple[Sequence[str], str]], displays: Mapping
     return LearnedModel(counts=counts, displays=dict(displays or {}), n_examples=n)
 
 
-@dataclass(frozen=True)
-class RouteResult:
+class RouteResult(NamedTuple):
+    """One routing decision (a NamedTuple: made per submission, cheaper than a frozen dataclass)."""
+
     section: str
     top: list[tuple[str, float]]
     reasons: list[str]
     confident: bool
-    scores: tuple[float, ...]  # raw evidence per section, catalog order
+    evidence: Mapping[int, float]  # raw evidence per section index; sections without any are absent
+    n_sections: int
+
+    @property
+    def scores(self) -> tuple[float, ...]:
+        """Raw evidence per section, catalog order (0.0 where there is none)."""
+        return tuple(self.evidence.get(i, 0.0) for i in range(self.n_sections))
+
+
+_Pairs = tuple[tuple[int, float], ...]
+_Phrase = tuple[tuple[str, ...], _Pairs, str]
+# What one distinct token contributes: (phrases starting with its key, its own unigram hits).
+_Entry = tuple[tuple[_Phrase, ...], tuple[tuple[str, _Pairs], ...]]
+_UNSEEN: Any = object()  # memo sentinel: term not looked up yet
 
 
 @dataclass
 class _Table:
-    unigram: dict[str, tuple[tuple[int, float], ...]]
-    phrases: dict[str, list[tuple[tuple[str, ...], tuple[tuple[int, float], ...], str]]]
+    unigram: dict[str, _Pairs]
+    phrases: dict[str, list[_Phrase]]
     display: dict[str, str]
-    memo: dict[str, tuple] = field(default_factory=dict)  # term → its unigram hits (per table)
+    # Per distinct (key, parts) → its _Entry, or None when it can contribute nothing (the common
+    # case). Keyed by the key alone for simple words; compounds add their mode-A parts.
+    memo: dict[object, _Entry | None] = field(default_factory=dict)
 
 
 class Router:
@@ -164,8 +181,8 @@ class Router:
                     slot[i] = slot.get(i, 0.0) + gamma * lw
             if model is not None:
                 display.setdefault(key, model.displays.get(term, term))
-        unigram: dict[str, tuple[tuple[int, float], ...]] = {}
-        phrases: dict[str, list[tuple[tuple[str, ...], tuple[tuple[int, float], ...], str]]] = {}
+        unigram: dict[str, _Pairs] = {}
+        phrases: dict[str, list[_Phrase]] = {}
         shown: dict[str, str] = {}
         for keys, slot in merged.items():
             pairs = tuple(sorted((i, w) for i, w in slot.items() if w > 0.01))
@@ -181,83 +198,82 @@ class Router:
 
     # -- routing -------------------------------------------------------------------------------
     def route(self, tokens: Sequence[Lexeme] | Sequence[Token]) -> RouteResult:
+        # Hot path (runs per submission): one memo lookup per content token; only the ~half of
+        # them that can contribute anything do more work. Evidence is kept sparse (most of the
+        # sections score 0).
         table = self._table
-        scores = [0.0] * len(self.ids)
-        hits: dict[str, tuple[tuple[int, float], ...]] = {}  # matched term → its weights (once per term)
+        memo = table.memo
+        get = memo.get
+        # One pass at comprehension speed keeps the content tokens whose term can matter (unseen
+        # terms come through as _UNSEEN and are looked up below).
+        live = [
+            (idx, t, e)
+            for idx, t in enumerate(tokens)
+            if t.content and (e := get((t.key, t.parts) if t.parts else t.key, _UNSEEN)) is not None
+        ]
+        hits: dict[str, _Pairs] = {}  # matched term → its weights (counted once per term)
         surfaces: dict[str, str] = {}
-        unigram, phrases, memo = table.unigram, table.phrases, table.memo
         keys: list[str] | None = None
-        for idx, t in enumerate(tokens):
-            if not t.content:
-                continue
+        for idx, t, entry in live:
             k = t.key
-            cand = phrases.get(k)
+            if entry is _UNSEEN:
+                parts = t.parts
+                entry = memo[(k, parts) if parts else k] = self._entry(k, parts, table)
+                if entry is None:
+                    continue
+            cand, found = entry
             if cand:
                 if keys is None:
                     keys = [x.key for x in tokens]
                 for seq, pairs, name in cand:
-                    end = idx + len(seq)
-                    if name not in hits and tuple(keys[idx:end]) == seq:
+                    if name not in hits and tuple(keys[idx : idx + len(seq)]) == seq:
                         hits[name] = pairs
-                        surfaces[name] = "".join(x.surface for x in tokens[idx:end])
-            found = memo.get(k)
-            if found is None:
-                found = self._unigram_hits(t, unigram)
-                memo[k] = found
+                        surfaces[name] = "".join(x.surface for x in tokens[idx : idx + len(seq)])
             for name, pairs in found:
                 if name not in hits:
                     hits[name] = pairs
                     surfaces[name] = t.surface if name == k else name
-        for pairs in hits.values():
-            for i, w in pairs:
-                scores[i] += w
-        return self._decide(scores, hits, surfaces)
+        return self._decide(hits, surfaces)
 
     @staticmethod
-    def _unigram_hits(t: Lexeme | Token, unigram: Mapping[str, tuple[tuple[int, float], ...]]) -> tuple:
-        out = []
-        for name in (t.key, *t.parts):
-            pairs = unigram.get(name)
-            if pairs:
-                out.append((name, pairs))
-        return tuple(out)
+    def _entry(key: str, parts: tuple[str, ...], table: _Table) -> _Entry | None:
+        unigram = table.unigram
+        found = tuple((name, unigram[name]) for name in (key, *parts) if unigram.get(name))
+        cand = tuple(table.phrases.get(key, ()))
+        return (cand, found) if cand or found else None
 
-    def _decide(
-        self,
-        scores: list[float],
-        hits: dict[str, tuple[tuple[int, float], ...]],
-        surfaces: dict[str, str],
-    ) -> RouteResult:
+    def _decide(self, hits: dict[str, _Pairs], surfaces: dict[str, str]) -> RouteResult:
         n = len(self.ids)
-        # Most sections score 0: sort only the ones with evidence, fill up in the fixed tie order.
-        nz = [i for i in range(n) if scores[i] > 0]
+        ev: dict[int, float] = {}  # section index → evidence; every weight is > 0
+        for pairs in hits.values():
+            for i, w in pairs:
+                ev[i] = ev.get(i, 0.0) + w
         rank = self._rank
-        nz.sort(key=lambda i: (-scores[i], rank[i]))
-        best = scores[nz[0]] if nz else 0.0
+        nz = sorted(ev, key=lambda i: (-ev[i], rank[i]))
+        best = ev[nz[0]] if nz else 0.0
         order = nz[:3]
         if len(order) < 3:
-            order += [i for i in self._fallback if scores[i] <= 0][: 3 - len(order)]
+            order += [i for i in self._fallback if i not in ev][: 3 - len(order)]
+        # Softmax over all n sections; the ones without evidence share exp(-β·best).
+        exps = {i: math.exp(SOFTMAX_BETA * (ev[i] - best)) for i in nz}
         zero = math.exp(-SOFTMAX_BETA * best)
-        z = zero * (n - len(nz)) + sum(math.exp(SOFTMAX_BETA * (scores[i] - best)) for i in nz)
-        probs = [(math.exp(SOFTMAX_BETA * (scores[i] - best)) if scores[i] > 0 else zero) / z for i in order]
-        top = [(self.ids[i], round(p, 6)) for i, p in zip(order, probs, strict=True)]
+        z = zero * (n - len(nz)) + sum(exps.values())
+        probs = [exps.get(i, zero) / z for i in order]
+        ids = self.ids
+        top = [(ids[i], round(p, 6)) for i, p in zip(order, probs, strict=True)]
         win = order[0]
         p_win = probs[0]
         reasons: list[str] = []
         if best > 0:
-            contrib: list[tuple[float, str]] = []
-            for name, pairs in hits.items():
-                for i, w in pairs:
-                    if i == win:
-                        contrib.append((-w, name))
+            contrib = [(-w, name) for name, pairs in hits.items() for i, w in pairs if i == win]
             contrib.sort()
             display = self._table.display
             reasons = [display.get(name) or surfaces.get(name, name) for _, name in contrib[:5]]
         confident = best >= MIN_EVIDENCE and p_win >= MIN_PROB
         if best <= 0:
-            section = "other" if "other" in self._index else self.ids[win]
+            section = "other" if "other" in self._index else ids[win]
         elif confident:
-            section = self.ids[win]
+            section = ids[win]
         else:
-            section = "service" if "service" in self._index else self.ids[win]
-        return RouteResult(section, top, reasons, confident, tuple(scores))
+            section = "service" if "service" in self._index else ids[win]
+        return RouteResult(section, top, reasons, confident, ev, n)
