@@ -17,6 +17,7 @@ import re
 from bisect import bisect_left
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import compress, count
 from operator import itemgetter
 
 from sudachipy import Tokenizer as SudachiTokenizer
@@ -48,12 +49,16 @@ class PiiSpan:
     type: str
 
 
-_DIGIT_DASH = re.compile(r"(?<=\d)[ーｰ~〜～](?=\d)")
+# Performance note for the patterns below: a pattern that starts with a lookbehind or with
+# optional groups is tried in full at every position of the text. Each one therefore starts with
+# a lookahead (or a character class) naming the characters a match can begin with, which is
+# implied by the pattern and so changes no match, but rejects most positions in one test.
+_DIGIT_DASH = re.compile(r"[ーｰ~〜～](?<=\d.)(?=\d)")
 
 _EMAIL = re.compile(r"[A-Za-z0-9][A-Za-z0-9._%+\-]*@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}")
 _SEP = r"(?:\s?-\s?|\s)"
 _PHONE = re.compile(
-    r"(?<![\d\-])(?:"
+    r"(?=[(0+])(?<![\d\-])(?:"
     r"\(0\d{1,4}\)\s?\d{1,4}" + _SEP + r"?\d{3,4}"  # (011)889-2018, (06)6955-0172
     r"|0\d{1,4}\s?\(\d{1,4}\)\s?\d{3,4}"  # 03(5555)0123
     r"|0\d{1,4}" + _SEP + r"\d{1,4}" + _SEP + r"\d{3,4}"  # 090-1234-5678, 080 2718 3390
@@ -61,19 +66,21 @@ _PHONE = re.compile(
     r"|\+81" + _SEP + r"?\d{1,4}" + _SEP + r"?\d{1,4}" + _SEP + r"?\d{3,4}"
     r")(?![\d\-])"
 )
-_POSTAL = re.compile(r"〒\s?\d{3}\s?-?\s?\d{4}(?!\d)|(?<![\d\-.])\d{3}-\d{4}(?![\d\-])")
-_MYNUMBER = re.compile(r"(?<![\d\-])\d{4}[\s\-]?\d{4}[\s\-]?\d{4}(?![\d\-])")
+_POSTAL = re.compile(r"(?=[〒\d])(?:〒\s?\d{3}\s?-?\s?\d{4}(?!\d)|(?<![\d\-.])\d{3}-\d{4}(?![\d\-]))")
+_MYNUMBER = re.compile(r"(?=[\d])(?<![\d\-])\d{4}[\s\-]?\d{4}[\s\-]?\d{4}(?![\d\-])")
 _ACCOUNT = re.compile(
     r"(?:口座番号|口座|預金|普通|当座|貯金|総合|番号)[^\d\n。]{0,8}?(\d{7,8}|\d{5}-\d{7,8})(?![\d\-])"
 )
 _ACCOUNT_CONTEXT = re.compile(r"口座|預金|普通|当座|銀行|金庫|信金|ゆうちょ|支店|名義|振込|振替|引き?落")
 _PLATE = re.compile(
-    r"(?:なにわ|とちぎ|つくば|いわき|[一-龥々ヶ]{1,4})\s?\d{2,3}\s?[ぁ-んア-ン]\s?(?:\d{1,2}-\d{2}|\d{4}|[・.]{1,3}\d{1,3})(?![\d\-])"
+    r"(?=[なとつい一-龥々ヶ])(?:なにわ|とちぎ|つくば|いわき|[一-龥々ヶ]{1,4})\s?\d{2,3}\s?[ぁ-んア-ン]\s?(?:\d{1,2}-\d{2}|\d{4}|[・.]{1,3}\d{1,3})(?![\d\-])"
 )
 _DATE = re.compile(
+    r"(?=[明大昭平令12MTSHRmtshr])(?:"
     r"(?:(?:明治|大正|昭和|平成|令和)\s?(?:\d{1,2}|元)|(?:19|20)\d{2})\s?年\s?\d{1,2}\s?月\s?\d{1,2}\s?日"
     r"|(?<![\d\-/.])(?:19|20)\d{2}[/.\-]\d{1,2}[/.\-]\d{1,2}(?![\d\-/.])"
     r"|(?<![A-Za-z])[MTSHRmtshr]\s?\d{1,2}[/.]\d{1,2}[/.]\d{1,2}(?![\d/.])"
+    r")"
 )
 _BIRTH_AFTER = re.compile(r"\s?[)）]?\s?(?:生まれ|産まれ|生|誕生)")
 _BIRTH_BEFORE = re.compile(r"(?:生年月日|誕生日|生まれ|生)\s?(?:は|:|：|\(|（)?\s?$")
@@ -81,7 +88,7 @@ _BIRTH_BEFORE = re.compile(r"(?:生年月日|誕生日|生まれ|生)\s?(?:は|:
 # Address: optional place run + block with a house-level number.
 _N = r"(?:\d{1,4}|[一二三四五六七八九十]{1,3})"
 _BLOCK = re.compile(
-    r"(?:" + _N + r"\s?条\s?[東西南北]?\s?)?(?:" + _N + r"\s?丁目\s?)?"
+    r"(?=[\d一二三四五六七八九十])(?:" + _N + r"\s?条\s?[東西南北]?\s?)?(?:" + _N + r"\s?丁目\s?)?"
     r"\d{1,5}\s?(?:番地|番|-)\s?(?:の\s?(?=\d))?\d{0,5}\s?(?:号|-\s?\d{1,5}(?:号)?)?"
 )
 _PLACE_CHAR = re.compile(r"[一-龥々〆ヶケァ-ヴー]")
@@ -96,23 +103,26 @@ def _digit_view(text: str) -> str:
 
 
 def _digits(s: str) -> int:
-    return sum(c.isdigit() for c in s)
+    return sum(map(str.isdigit, s))
 
 
 _ANY_DIGIT = re.compile(r"\d")
-_FOUR_DIGITS = re.compile(r"\d{4}")
 _PLATE_HINT = re.compile(r"\d\s?[ぁ-んア-ン]\s?[\d・.]")
 
 
 def find_structured(text: str, view: str | None = None) -> list[PiiSpan]:
     """Pattern-based PII (everything but person/address), possibly overlapping."""
     v = _digit_view(text) if view is None else view
+    return _structured(v, _ANY_DIGIT.search(v) is not None)
+
+
+def _structured(v: str, has_digit: bool) -> list[PiiSpan]:
     spans: list[PiiSpan] = []
     add = spans.append
     if "@" in v:
         for m in _EMAIL.finditer(v):
             add(PiiSpan(m.start(), m.end(), "email"))
-    if not _ANY_DIGIT.search(v):
+    if not has_digit:
         return spans
     for m in _PHONE.finditer(v):
         s = m.group()
@@ -121,13 +131,12 @@ def find_structured(text: str, view: str | None = None) -> list[PiiSpan]:
             n += 1
         if n in (10, 11):
             add(PiiSpan(m.start(), m.end(), "phone"))
-    # Cheap substring guards skip patterns that cannot match (most submissions have few digits).
+    # Cheap guards skip patterns that cannot match (most submissions have few digits).
     if "-" in v or "〒" in v:
         for m in _POSTAL.finditer(v):
             add(PiiSpan(m.start(), m.end(), "postal_code"))
-    if _FOUR_DIGITS.search(v):
-        for m in _MYNUMBER.finditer(v):
-            add(PiiSpan(m.start(), m.end(), "mynumber"))
+    for m in _MYNUMBER.finditer(v):  # its leading lookahead makes a guard pass pointless
+        add(PiiSpan(m.start(), m.end(), "mynumber"))
     if _ACCOUNT_CONTEXT.search(v):
         for m in _ACCOUNT.finditer(v):
             window = v[max(0, m.start() - 20) : m.start(1)]
@@ -146,10 +155,9 @@ def find_structured(text: str, view: str | None = None) -> list[PiiSpan]:
     return spans
 
 
-def _addresses(v: str, tk: Tokenized) -> list[PiiSpan]:
+def _addresses(v: str, tk: Tokenized, tags: list[str]) -> list[PiiSpan]:
+    """House-level addresses in ``v`` (the digit view; callers know it has a digit)."""
     spans: list[PiiSpan] = []
-    if not _ANY_DIGIT.search(v):
-        return spans
     if "-" not in v and "番" not in v:
         return spans
     places: list[tuple[int, int]] | None = None
@@ -159,8 +167,8 @@ def _addresses(v: str, tk: Tokenized) -> list[PiiSpan]:
         if not block or not block[0].isdigit() and block[0] not in "一二三四五六七八九十":
             continue
         if places is None:  # built on the first block: most texts with digits have none
-            lex, starts = tk.lexemes, tk.starts
-            places = [(starts[i], starts[i] + len(x.surface)) for i, x in enumerate(lex) if x.tag == "place"]
+            starts = tk.starts
+            places = [(starts[i], tk.end(i)) for i in compress(count(), map("place".__eq__, tags))]
             place_ends = {e for _, e in places}
         b_start, b_end = m.start(), m.start() + len(block)
         if b_start > 0 and (v[b_start - 1].isdigit() or v[b_start - 1] in "-〒"):
@@ -212,18 +220,15 @@ _NEXT_IS_CONTACT = re.compile(r"\s?[(（]?\s?(?:0\d|\+81|[A-Za-z0-9._%+\-]+@)")
 
 
 _tag_of = itemgetter(5)  # Lexeme.tag, read at C speed
+_NAME_TAGS = frozenset(("person", "place", "proper"))
 
 
-def _persons(v: str, tk: Tokenized, structured: list[PiiSpan]) -> list[PiiSpan]:
+def _persons(v: str, tk: Tokenized, structured: list[PiiSpan], tags: list[str]) -> list[PiiSpan]:
     spans: list[PiiSpan] = []
     lex, starts = tk.lexemes, tk.starts
     n = len(lex)
-    tags = list(map(_tag_of, lex))
-    # Most texts have no 人名/地名/固有名詞 at all: three C-level scans instead of a Python loop.
-    if "person" in tags or "place" in tags or "proper" in tags:
-        cands = [i for i, g in enumerate(tags) if g and g != "number"]
-    else:
-        cands = []
+    # Indices of 人名/地名/固有名詞 tokens, found at C speed (most texts have none).
+    cands = list(compress(count(), map(_NAME_TAGS.__contains__, tags)))
     if cands:
         contact_starts = {s.start for s in structured if s.type in ("phone", "email")}
         contact_ends = {s.end for s in structured if s.type in ("phone", "email")}
@@ -350,15 +355,16 @@ def find_pii(text: str, tokens: Tokenized | TextProcessor | SudachiTokenizer) ->
         tk = tokens.tokenize(text)
     else:
         tk = TextProcessor(tokens).tokenize(text)
+    tags = list(map(_tag_of, tk.lexemes))  # one column, shared by the token-based passes
     if not _ANY_DIGIT.search(tk.norm):
         # No digits: only e-mail (rarely) and names are possible.
         v = tk.norm
-        spans = find_structured(text, v) if "@" in v else []
-        spans += _persons(v, tk, spans)
+        spans = _structured(v, False) if "@" in v else []
+        spans += _persons(v, tk, spans, tags)
     else:
         v = _DIGIT_DASH.sub("-", tk.norm)
-        structured = find_structured(text, v)
-        spans = structured + _addresses(v, tk) + _persons(v, tk, structured)
+        structured = _structured(v, True)
+        spans = structured + _addresses(v, tk, tags) + _persons(v, tk, structured, tags)
     return _resolve(spans) if len(spans) > 1 else spans
 
 

@@ -28,6 +28,8 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import compress
+from operator import attrgetter, itemgetter
 from typing import Any, NamedTuple
 
 from .text import Lexeme, Token
@@ -98,9 +100,12 @@ class RouteResult(NamedTuple):
 
 _Pairs = tuple[tuple[int, float], ...]
 _Phrase = tuple[tuple[str, ...], _Pairs, str]
-# What one distinct token contributes: (phrases starting with its key, its own unigram hits).
-_Entry = tuple[tuple[_Phrase, ...], tuple[tuple[str, _Pairs], ...]]
-_UNSEEN: Any = object()  # memo sentinel: term not looked up yet
+# What one distinct token contributes: (multi-token terms starting with its key, by the key of
+# their second token; its own unigram hits as (name, weights, display or "")).
+_Entry = tuple[dict[str, tuple[_Phrase, ...]], tuple[tuple[str, _Pairs, str], ...]]
+_UNSEEN: Any = object()
+_key_of = itemgetter(1)  # Lexeme.key / Token.key
+_content_of = attrgetter("content")  # Lexeme.content / Token.content (at different positions)  # memo sentinel: term not looked up yet
 
 
 @dataclass
@@ -108,9 +113,11 @@ class _Table:
     unigram: dict[str, _Pairs]
     phrases: dict[str, list[_Phrase]]
     display: dict[str, str]
-    # Per distinct (key, parts) → its _Entry, or None when it can contribute nothing (the common
-    # case). Keyed by the key alone for simple words; compounds add their mode-A parts.
-    memo: dict[object, _Entry | None] = field(default_factory=dict)
+    # Per distinct term → its _Entry, or None when it can contribute nothing (the common case).
+    # Compounds are keyed by (key, mode-A parts) in their own dict, so that the one every token
+    # looks up has plain str keys (CPython's fastest dict lookup).
+    memo: dict[str, _Entry | None] = field(default_factory=dict)
+    compound_memo: dict[tuple[str, tuple[str, ...]], _Entry | None] = field(default_factory=dict)
 
 
 class Router:
@@ -198,81 +205,101 @@ class Router:
 
     # -- routing -------------------------------------------------------------------------------
     def route(self, tokens: Sequence[Lexeme] | Sequence[Token]) -> RouteResult:
-        # Hot path (runs per submission): one memo lookup per content token; only the ~half of
-        # them that can contribute anything do more work. Evidence is kept sparse (most of the
-        # sections score 0).
+        # Hot path (runs per submission). One comprehension keeps the content tokens whose term
+        # can contribute (about half of them; unseen terms come through as _UNSEEN and are looked
+        # up here once per table). Evidence is summed as terms are found and kept sparse: most
+        # sections score 0.
         table = self._table
-        memo = table.memo
-        get = memo.get
-        # One pass at comprehension speed keeps the content tokens whose term can matter (unseen
-        # terms come through as _UNSEEN and are looked up below).
+        get, cget = table.memo.get, table.compound_memo.get
+        n = len(tokens)
         live = [
             (idx, t, e)
-            for idx, t in enumerate(tokens)
-            if t.content and (e := get((t.key, t.parts) if t.parts else t.key, _UNSEEN)) is not None
+            for idx, t in compress(enumerate(tokens), map(_content_of, tokens))  # content tokens, at C speed
+            if (e := cget((t.key, t.parts), _UNSEEN) if t.parts else get(t.key, _UNSEEN)) is not None
         ]
-        hits: dict[str, _Pairs] = {}  # matched term → its weights (counted once per term)
-        surfaces: dict[str, str] = {}
-        keys: list[str] | None = None
+        hits: dict[str, tuple[_Pairs, str]] = {}  # matched term → (its weights, how to show it)
+        ev: dict[int, float] = {}  # section index → evidence (every weight is > 0)
         for idx, t, entry in live:
-            k = t.key
             if entry is _UNSEEN:
-                parts = t.parts
-                entry = memo[(k, parts) if parts else k] = self._entry(k, parts, table)
+                entry = self._entry(t, table)
                 if entry is None:
                     continue
             cand, found = entry
-            if cand:
-                if keys is None:
-                    keys = [x.key for x in tokens]
-                for seq, pairs, name in cand:
-                    if name not in hits and tuple(keys[idx : idx + len(seq)]) == seq:
-                        hits[name] = pairs
-                        surfaces[name] = "".join(x.surface for x in tokens[idx : idx + len(seq)])
-            for name, pairs in found:
+            if cand and idx + 1 < n:  # multi-token terms starting here with the next token's key
+                for seq, pairs, name in cand.get(tokens[idx + 1].key, ()):
+                    if name in hits:
+                        continue
+                    span = tokens[idx : idx + len(seq)]
+                    if tuple(map(_key_of, span)) == seq:
+                        shown = table.display.get(name) or "".join(x.surface for x in span)
+                        hits[name] = (pairs, shown)
+                        for i, w in pairs:
+                            ev[i] = ev.get(i, 0.0) + w
+            for name, pairs, shown in found:
                 if name not in hits:
-                    hits[name] = pairs
-                    surfaces[name] = t.surface if name == k else name
-        return self._decide(hits, surfaces)
+                    hits[name] = (pairs, shown or t.surface)
+                    for i, w in pairs:
+                        ev[i] = ev.get(i, 0.0) + w
+        return self._decide(ev, hits)
 
     @staticmethod
-    def _entry(key: str, parts: tuple[str, ...], table: _Table) -> _Entry | None:
-        unigram = table.unigram
-        found = tuple((name, unigram[name]) for name in (key, *parts) if unigram.get(name))
-        cand = tuple(table.phrases.get(key, ()))
-        return (cand, found) if cand or found else None
+    def _entry(t: Lexeme | Token, table: _Table) -> _Entry | None:
+        """What the term of ``t`` contributes under ``table``, memoized there."""
+        unigram, display = table.unigram, table.display
+        key, parts = t.key, t.parts
+        # A unigram is shown as the vocabulary/learned display of its name; the token's own
+        # surface stands in (shown = "") when the name is its key and no display exists.
+        found = tuple(
+            (name, unigram[name], display.get(name) or ("" if name == key else name))
+            for name in (key, *parts)
+            if unigram.get(name)
+        )
+        cand: dict[str, tuple[_Phrase, ...]] = {}
+        for phrase in table.phrases.get(key, ()):  # registration order kept within each group
+            cand[phrase[0][1]] = (*cand.get(phrase[0][1], ()), phrase)
+        entry = (cand, found) if cand or found else None
+        if parts:
+            table.compound_memo[(key, parts)] = entry
+        else:
+            table.memo[key] = entry
+        return entry
 
-    def _decide(self, hits: dict[str, _Pairs], surfaces: dict[str, str]) -> RouteResult:
+    def _decide(self, ev: dict[int, float], hits: dict[str, tuple[_Pairs, str]]) -> RouteResult:
         n = len(self.ids)
-        ev: dict[int, float] = {}  # section index → evidence; every weight is > 0
-        for pairs in hits.values():
-            for i, w in pairs:
-                ev[i] = ev.get(i, 0.0) + w
-        rank = self._rank
-        nz = sorted(ev, key=lambda i: (-ev[i], rank[i]))
-        best = ev[nz[0]] if nz else 0.0
-        order = nz[:3]
-        if len(order) < 3:
-            order += [i for i in self._fallback if i not in ev][: 3 - len(order)]
-        # Softmax over all n sections; the ones without evidence share exp(-β·best).
-        exps = {i: math.exp(SOFTMAX_BETA * (ev[i] - best)) for i in nz}
-        zero = math.exp(-SOFTMAX_BETA * best)
-        z = zero * (n - len(nz)) + sum(exps.values())
-        probs = [exps.get(i, zero) / z for i in order]
+        # Strongest evidence first, ties in the fixed tie order: a stable sort by evidence of the
+        # sections already in tie order (C-level keys, no per-item tuple).
+        nz = sorted(ev, key=self._rank.__getitem__)
+        if len(nz) > 1:
+            nz.sort(key=ev.__getitem__, reverse=True)
         ids = self.ids
+        if not nz:  # no evidence at all (テスト, あああ)
+            order = self._fallback[:3]
+            p = round(1.0 / n, 6)
+            section = "other" if "other" in self._index else ids[order[0]]
+            return RouteResult(section, [(ids[i], p) for i in order], [], False, ev, n)
+        best = ev[nz[0]]
+        order = nz[:3]
+        if len(order) < 3:  # fill up in the fixed tie order
+            for i in self._fallback:
+                if i not in ev:
+                    order.append(i)
+                    if len(order) == 3:
+                        break
+        # Softmax over all n sections; the ones without evidence share exp(-β·best).
+        exps = [math.exp(SOFTMAX_BETA * (ev[i] - best)) for i in nz]
+        zero = math.exp(-SOFTMAX_BETA * best)
+        z = zero * (n - len(nz)) + sum(exps)
+        probs = [e / z for e in exps[:3]]
+        if len(probs) < 3:
+            probs += [zero / z] * (3 - len(probs))
         top = [(ids[i], round(p, 6)) for i, p in zip(order, probs, strict=True)]
         win = order[0]
-        p_win = probs[0]
-        reasons: list[str] = []
-        if best > 0:
-            contrib = [(-w, name) for name, pairs in hits.items() for i, w in pairs if i == win]
-            contrib.sort()
-            display = self._table.display
-            reasons = [display.get(name) or surfaces.get(name, name) for _, name in contrib[:5]]
-        confident = best >= MIN_EVIDENCE and p_win >= MIN_PROB
-        if best <= 0:
-            section = "other" if "other" in self._index else ids[win]
-        elif confident:
+        # Strongest first, ties by term name (names are unique, so `shown` is never compared).
+        contrib = [(-w, name, shown) for name, (pairs, shown) in hits.items() for i, w in pairs if i == win]
+        contrib.sort()
+        reasons = [shown for _, _, shown in contrib[:5]]
+        confident = best >= MIN_EVIDENCE and probs[0] >= MIN_PROB
+        if confident:
             section = ids[win]
         else:
             section = "service" if "service" in self._index else ids[win]

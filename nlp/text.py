@@ -198,7 +198,9 @@ def _is_content(pos: tuple[str, ...]) -> bool:
 
 
 _surface = itemgetter(0)  # Lexeme.surface, read at C speed
-_NO_WORDS: dict[str, Lexeme] = {}  # shared empty slot of TextProcessor._by_pos; never written
+# Sudachi word ids at or above this are out-of-vocabulary: the id encodes only the POS, so
+# different unknown words share one id.
+_OOV_ID = 0xF000_0000
 
 
 class TextProcessor:
@@ -208,13 +210,20 @@ class TextProcessor:
 
     def __init__(self, tokenizer: SudachiTokenizer | None = None) -> None:
         self.tokenizer = tokenizer if tokenizer is not None else make_tokenizer()
-        # Lexeme cache: _by_pos[POS id][surface] → Lexeme. Everything a Lexeme holds (normalized
-        # form, POS, mode-A parts of a compound) is a function of the dictionary entry, so it is
-        # computed once per distinct word. One dict per POS id keeps the keys plain strings, the
-        # fastest lookup CPython has (a (surface, POS id) tuple key costs ~3x more per morpheme).
-        # Bounded: cleared when it holds _CACHE_LIMIT words.
-        self._by_pos: list[dict[str, Lexeme]] = [_NO_WORDS] * 2048
-        self._cached = 0
+        # Lexeme caches. Everything a Lexeme holds (normalized form, POS, mode-A parts of a
+        # compound) is a function of the dictionary entry and the surface, so it is computed
+        # once per distinct word:
+        # * _by_id: dictionary word id → Lexeme. The fast path: one int-keyed lookup per morpheme
+        #   and no surface string made. An id is a dictionary entry, but Sudachi matches entries
+        #   on its own normalization of the input, so one id can stand for several surfaces
+        #   (LINE/line, the dots of "…"); every text is therefore checked (see _run), and ids
+        #   caught with a second surface move to _unstable and always take the exact path.
+        # * _exact: (surface, POS id) → Lexeme, the exact key; used for misses, unknown words
+        #   (whose ids are shared) and unstable ids.
+        # Bounded: all are cleared when _exact holds _CACHE_LIMIT words.
+        self._by_id: dict[int, Lexeme] = {}
+        self._exact: dict[tuple[str, int], Lexeme] = {}
+        self._unstable: set[int] = set()
         self.mode = SplitMode.C
         self._buf = self.tokenizer.tokenize("", SplitMode.C)  # reused MorphemeList
 
@@ -236,35 +245,49 @@ class TextProcessor:
         return self.tokenize(text).tokens()
 
     def _run(self, norm: str, offset: int) -> tuple[list[Lexeme], list[int]]:
-        # Hot path: per morpheme only its surface and POS id are read from Sudachi and looked up
-        # in the lexeme cache; offsets are the running sum of surface lengths, since Sudachi's
-        # morphemes tile the input. This keeps analyze() close to the cost of bare tokenization.
+        # Hot path, kept to C-level passes over the morphemes plus one comprehension: the cost
+        # of analyze() stays close to that of bare tokenization.
         if not norm:
             return [], []
-        self._buf = morphemes = self.tokenizer.tokenize(norm, self.mode, out=self._buf)
-        by_pos, miss = self._by_pos, self._miss
-        try:
-            lexemes = [by_pos[m.part_of_speech_id()].get(m.surface()) or miss(m) for m in morphemes]
-        except IndexError:  # a POS id past the table (a large user dictionary): grow it, redo
-            self._by_pos += [_NO_WORDS] * (65536 - len(self._by_pos))
-            lexemes = [self._by_pos[m.part_of_speech_id()].get(m.surface()) or miss(m) for m in morphemes]
-        starts = list(accumulate(map(len, map(_surface, lexemes)), initial=offset))
+        self._buf = self.tokenizer.tokenize(norm, self.mode, out=self._buf)
+        morphemes = list(self._buf)
+        get, slow = self._by_id.get, self._lexeme
+        lexemes = [get(w := m.word_id()) or slow(m, w) for m in morphemes]
+        lengths = list(map(len, morphemes))  # Sudachi's own extents, in code points
+        # The id cache is right for this text iff every cached surface is the text at its
+        # morpheme: same lengths (so the boundaries line up) and the same characters.
+        if lengths != list(map(len, map(_surface, lexemes))) or "".join(map(_surface, lexemes)) != norm:
+            lexemes = self._settle(morphemes, lexemes)
+        starts = list(accumulate(lengths, initial=offset))
         if starts.pop() - offset != len(norm):  # never seen; keep offsets exact if Sudachi ever skips input
             starts = [m.begin() + offset for m in morphemes]
         return lexemes, starts
 
-    def _miss(self, m) -> Lexeme:
-        if self._cached >= self._CACHE_LIMIT:
-            self._by_pos = [_NO_WORDS] * len(self._by_pos)
-            self._cached = 0
-        pid = m.part_of_speech_id()
-        words = self._by_pos[pid]
-        if words is _NO_WORDS:
-            words = self._by_pos[pid] = {}
+    def _lexeme(self, m, word_id: int) -> Lexeme:
+        """The exact path: by (surface, POS id); admits dictionary ids to the fast cache."""
         surface = m.surface()
-        lex = words[surface] = self._describe(m, surface)
-        self._cached += 1
+        key = (surface, m.part_of_speech_id())
+        lex = self._exact.get(key)
+        if lex is None:
+            if len(self._exact) >= self._CACHE_LIMIT:
+                self._exact.clear()
+                self._by_id.clear()
+                self._unstable.clear()
+            lex = self._exact[key] = self._describe(m, surface)
+        if word_id < _OOV_ID and word_id not in self._unstable:
+            self._by_id[word_id] = lex
         return lex
+
+    def _settle(self, morphemes: list, cached: list[Lexeme]) -> list[Lexeme]:
+        """Redo a text the exact way; ids whose cached surface was wrong become unstable."""
+        exact = []
+        for m, got in zip(morphemes, cached, strict=True):
+            w = m.word_id()
+            if w < _OOV_ID and got.surface != m.surface():
+                self._unstable.add(w)
+                self._by_id.pop(w, None)
+            exact.append(self._lexeme(m, w))
+        return exact
 
     def _describe(self, m, surface: str) -> Lexeme:
         pos = tuple(m.part_of_speech())
