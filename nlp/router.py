@@ -29,7 +29,7 @@ import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import compress
-from operator import attrgetter, itemgetter
+from operator import itemgetter
 from typing import Any, NamedTuple
 
 from .text import Lexeme, Token
@@ -104,8 +104,11 @@ _Phrase = tuple[tuple[str, ...], _Pairs, str]
 # their second token; its own unigram hits as (name, weights, display or "")).
 _Entry = tuple[dict[str, tuple[_Phrase, ...]], tuple[tuple[str, _Pairs, str], ...]]
 _UNSEEN: Any = object()
-_key_of = itemgetter(1)  # Lexeme.key / Token.key
-_content_of = attrgetter("content")  # Lexeme.content / Token.content (at different positions)  # memo sentinel: term not looked up yet
+# Lexeme fields by index in the hot loop: CPython 3.11 does not specialize attribute access on
+# NamedTuple fields, indexing a tuple by a constant it does (several times cheaper).
+_SURFACE, _KEY, _CONTENT, _PARTS = 0, 1, 3, 4
+_key_of = itemgetter(_KEY)
+_content_of = itemgetter(_CONTENT)  # memo sentinel: term not looked up yet
 
 
 @dataclass
@@ -209,13 +212,15 @@ class Router:
         # can contribute (about half of them; unseen terms come through as _UNSEEN and are looked
         # up here once per table). Evidence is summed as terms are found and kept sparse: most
         # sections score 0.
+        if tokens and type(tokens[0]) is not Lexeme:  # public Token objects: same fields, other order
+            tokens = [Lexeme(t.surface, t.key, t.pos, t.content, t.parts, t.tag) for t in tokens]
         table = self._table
         get, cget = table.memo.get, table.compound_memo.get
         n = len(tokens)
         live = [
             (idx, t, e)
             for idx, t in compress(enumerate(tokens), map(_content_of, tokens))  # content tokens, at C speed
-            if (e := cget((t.key, t.parts), _UNSEEN) if t.parts else get(t.key, _UNSEEN)) is not None
+            if (e := cget((t[_KEY], t[_PARTS]), _UNSEEN) if t[_PARTS] else get(t[_KEY], _UNSEEN)) is not None
         ]
         hits: dict[str, tuple[_Pairs, str]] = {}  # matched term → (its weights, how to show it)
         ev: dict[int, float] = {}  # section index → evidence (every weight is > 0)
@@ -226,7 +231,7 @@ class Router:
                     continue
             cand, found = entry
             if cand and idx + 1 < n:  # multi-token terms starting here with the next token's key
-                for seq, pairs, name in cand.get(tokens[idx + 1].key, ()):
+                for seq, pairs, name in cand.get(tokens[idx + 1][_KEY], ()):
                     if name in hits:
                         continue
                     span = tokens[idx : idx + len(seq)]
@@ -237,7 +242,7 @@ class Router:
                             ev[i] = ev.get(i, 0.0) + w
             for name, pairs, shown in found:
                 if name not in hits:
-                    hits[name] = (pairs, shown or t.surface)
+                    hits[name] = (pairs, shown or t[_SURFACE])
                     for i, w in pairs:
                         ev[i] = ev.get(i, 0.0) + w
         return self._decide(ev, hits)
