@@ -39,7 +39,7 @@ from meyasubako.web import (
 )
 from meyasubako.workflow import Workflow
 from storage import sections as sections_db
-from storage.db import Database
+from storage.connect import make_database
 
 log = logging.getLogger("meyasubako.app")
 
@@ -63,7 +63,7 @@ async def reload_sections(app: web.Application) -> None:
 async def _resources(app: web.Application) -> AsyncIterator[None]:
     settings = app[keys.SETTINGS]
     catalog = load_sections()
-    db = Database(settings.db_path)
+    db = make_database(settings.db)
     await db.open()
     loop = asyncio.get_running_loop()
     nlp = await loop.run_in_executor(None, NlpService, catalog)  # builds the Sudachi dictionary once
@@ -76,7 +76,8 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     await db.write(seed)
     app[keys.WORKFLOW] = Workflow(db, nlp)
     await reload_sections(app)
-    log.info("event=started db=%s schema=%d line=%s", settings.db_path, await db.schema_version(),
+    log.info("event=started db=%s schema=%d line=%s", db.dialect if settings.is_postgres else settings.db_path,
+             await db.schema_version(),
              settings.line_enabled)
     try:
         yield

@@ -179,6 +179,9 @@ def retention_job(app: web.Application) -> Callable[[], Awaitable[None]]:
 async def serve_lock(app: web.Application) -> AsyncIterator[None]:
     """Registered before the database opens: `restore` refuses a database a server holds."""
     app[OPS] = OpsState()
+    if app[keys.SETTINGS].is_postgres:  # no file to restore over; several processes share the server
+        yield
+        return
     with bk.hold_serve_lock(app[keys.SETTINGS].db_path):
         yield
 

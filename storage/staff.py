@@ -3,12 +3,10 @@ and the examples the router learns from."""
 
 from __future__ import annotations
 
-import sqlite3
-
 import aiosqlite
 
 from meyasubako.domain import AnswerTemplate, AuditEntry, Note
-from storage.errors import Conflict
+from storage.errors import INTEGRITY_ERRORS, Conflict
 
 
 # -- internal notes -------------------------------------------------------------------------------
@@ -55,7 +53,7 @@ async def save_template(
             (title, body, now, template_id, section),
         )
         return template_id
-    except sqlite3.IntegrityError as exc:
+    except INTEGRITY_ERRORS as exc:
         raise Conflict(str(exc)) from exc
 
 

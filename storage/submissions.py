@@ -67,7 +67,7 @@ async def next_receipt_no(conn: aiosqlite.Connection, year: int) -> str:
     """Next number of the year, e.g. ``2026-000123``. Must run inside the writer's transaction."""
     async with conn.execute(
         "INSERT INTO receipt_counters (year, last) VALUES (?, 1)"
-        " ON CONFLICT (year) DO UPDATE SET last = last + 1 RETURNING last",
+        " ON CONFLICT (year) DO UPDATE SET last = receipt_counters.last + 1 RETURNING last",
         (year,),
     ) as cur:
         row = await cur.fetchone()
@@ -228,6 +228,26 @@ def fts_query(terms: Sequence[str]) -> str:
     """An FTS5 MATCH expression that ANDs the given terms, each quoted (no operator injection)."""
     safe = (_fts_safe(t) for t in terms)
     return " ".join('"' + t.replace('"', '""') + '"' for t in safe if t)
+
+
+def tsquery(terms: Sequence[str]) -> str:
+    """The same AND of quoted terms as a PostgreSQL ``tsquery`` literal (cast with ``::tsquery``,
+    which takes lexemes as written: the terms are already Sudachi-normalized)."""
+    safe = (_fts_safe(t) for t in terms)
+    return " & ".join("'" + t.replace("\\", "\\\\").replace("'", "''") + "'" for t in safe if t)
+
+
+def fts_clause(pg: bool, table: str, id_expr: str, terms: Sequence[str]) -> tuple[str, str] | None:
+    """``id_expr IN (ids whose terms contain every term)`` for ``table`` (staff_fts/public_fts), and
+    its parameter; None when no term is searchable. SQLite: FTS5 MATCH. PostgreSQL: a GIN-indexed
+    tsvector made from the same space-separated Sudachi terms (migrations/postgresql/0001)."""
+    if table not in ("staff_fts", "public_fts"):
+        raise ValueError(table)
+    if pg:
+        q = tsquery(terms)
+        return (f"{id_expr} IN (SELECT rowid FROM {table} WHERE tsv @@ ?::tsquery)", q) if q else None
+    q = fts_query(terms)
+    return (f"{id_expr} IN (SELECT rowid FROM {table} WHERE {table} MATCH ?)", q) if q else None
 
 
 async def iter_where(
