@@ -106,7 +106,8 @@ def _where(f: PublicFilter, pg: bool = False) -> tuple[str, list[Any]]:
     # `s.status = 'published'` literally, so SQLite picks the partial indexes of migration 0030; for a
     # list of receipt numbers the unary + keeps it off the status index (a scan of every published
     # row, 80 ms at 100k) so that it uses the UNIQUE index on receipt_no.
-    where = ["+s.status = 'published'" if f.receipt_nos is not None else "s.status = 'published'"]
+    # (PostgreSQL has no unary + on text, and its planner needs no such hint.)
+    where = ["+s.status = 'published'" if f.receipt_nos is not None and not pg else "s.status = 'published'"]
     params: list[Any] = []
     if f.section:
         where.append("s.section = ?")

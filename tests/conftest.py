@@ -72,7 +72,8 @@ def pg_server():  # type: ignore[no-untyped-def]
 
 @pytest.fixture
 def backend(request: pytest.FixtureRequest) -> str:
-    return getattr(request, "param", "sqlite")
+    # MEYASUBAKO_TEST_BACKEND=postgresql runs every single-backend test on PostgreSQL instead.
+    return getattr(request, "param", os.environ.get("MEYASUBAKO_TEST_BACKEND", "sqlite"))
 
 
 @pytest.fixture

@@ -16,6 +16,8 @@ from tests.bot.conftest import FAST, count, post_events, postback_data, receipts
 from tests.bot.test_conversation import say
 from tests.line_double import postback_event, text_event, user_id
 
+BOTH_BACKENDS = True  # tests/conftest.py: each test runs on SQLite and on PostgreSQL
+
 U1, U2 = user_id(1), user_id(2)
 
 
