@@ -68,7 +68,7 @@ class Workflow(StaffActions):
 
     # -- helpers ---------------------------------------------------------------------------------
     async def _load(self, conn: aiosqlite.Connection, receipt_no: str) -> Submission:
-        sub = await subs.by_receipt(conn, receipt_no)
+        sub = await subs.by_receipt(conn, receipt_no, lock=True)  # every caller is a write job
         if sub is None:
             raise NotFound("該当する受付番号が見つかりません。")
         return sub

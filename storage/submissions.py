@@ -17,6 +17,7 @@ from meyasubako.domain import (
     Submission,
     dumps,
 )
+from storage.dialect import for_update
 
 _COLUMNS = (
     "id, receipt_no, channel, text, place, lat, lon, contact, line_user_id, consent, status, section,"
@@ -188,8 +189,10 @@ async def by_id(conn: aiosqlite.Connection, sub_id: int) -> Submission | None:
     return await _one(conn, "id = ?", (sub_id,))
 
 
-async def by_receipt(conn: aiosqlite.Connection, receipt_no: str) -> Submission | None:
-    return await _one(conn, "receipt_no = ?", (receipt_no,))
+async def by_receipt(conn: aiosqlite.Connection, receipt_no: str, *, lock: bool = False) -> Submission | None:
+    """``lock``: inside a write job that changes the row (PostgreSQL: SELECT ... FOR UPDATE, so two
+    processes acting on one item at once take turns and the second sees the first's change)."""
+    return await _one(conn, "receipt_no = ?" + (for_update(conn) if lock else ""), (receipt_no,))
 
 
 async def by_token_hash(conn: aiosqlite.Connection, token_hash: str) -> Submission | None:
