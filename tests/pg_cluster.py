@@ -73,7 +73,8 @@ class Cluster:
             return self.url
         bindir = _bindir()
         assert bindir is not None
-        self.dir = Path(tempfile.mkdtemp(prefix="meyasubako-pg-"))
+        # Under /tmp, not $TMPDIR: as root the server runs as `postgres`, which must reach the directory.
+        self.dir = Path(tempfile.mkdtemp(prefix="meyasubako-pg-", dir="/tmp" if os.geteuid() == 0 else None))
         if os.geteuid() == 0:
             self._user = RUN_AS
             pw = pwd.getpwnam(RUN_AS)

@@ -35,6 +35,8 @@ def ops_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--backup-keep", type=int, help="env MEYASUBAKO_BACKUP_KEEP: nightly backups kept (default 7)")
     g.add_argument("--backup-hour", type=int, help="env MEYASUBAKO_BACKUP_HOUR: hour (JST) of the nightly backup (default 3)")
     g.add_argument("--metrics-token", help="env MEYASUBAKO_METRICS_TOKEN: bearer token for /metrics from other hosts")
+    g.add_argument("--files-dir", help="env MEYASUBAKO_FILES_DIR: residents' photos (default: beside the SQLite file, "
+                                       "or var/meyasubako-files; several machines: storage they all mount)")
 
 
 def ops_overrides(args: argparse.Namespace) -> dict[str, object]:
@@ -43,6 +45,7 @@ def ops_overrides(args: argparse.Namespace) -> dict[str, object]:
         if args.trusted_proxies is not None else None,
         "retention_days": args.retention_days, "backup_dir": args.backup_dir, "backup_keep": args.backup_keep,
         "backup_hour": args.backup_hour, "metrics_token": args.metrics_token,
+        "files": getattr(args, "files_dir", None),
     }
 
 
