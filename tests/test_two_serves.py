@@ -22,7 +22,16 @@ import pytest
 from bench.harness import FormSession, Server, stop_all
 from bot import postback
 from tests.bot.conftest import RECEIPT
-from tests.line_double import ACCESS_TOKEN, CHANNEL_SECRET, LineDouble, body_of, postback_event, sign, text_event, user_id
+from tests.line_double import (
+    ACCESS_TOKEN,
+    CHANNEL_SECRET,
+    LineDouble,
+    body_of,
+    postback_event,
+    sign,
+    text_event,
+    user_id,
+)
 
 pytestmark = pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
 RESIDENTS = 12
