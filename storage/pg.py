@@ -241,6 +241,12 @@ class PgDatabase:
             # Read-only like SQLite's readers (query_only): a read path can never write by mistake.
             async with raw.transaction(readonly=True):
                 yield PgConnection(raw)
+        except _UNAVAILABLE as exc:  # the server went away mid-read: a 503, not a 500
+            raise StorageUnavailable(str(exc)) from exc
+        except asyncpg.PostgresError as exc:
+            if is_unavailable(exc):
+                raise StorageUnavailable(str(exc)) from exc
+            raise
         finally:
             await self.pool.release(raw)
 

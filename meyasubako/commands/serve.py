@@ -9,6 +9,7 @@ from aiohttp import web
 from meyasubako.app import create_app
 from meyasubako.commands.common import add_db_flag, fail
 from meyasubako.settings import SettingsError, ensure_secret_key, from_env, parse_networks
+from storage.errors import StorageUnavailable
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -63,6 +64,9 @@ def run(args: argparse.Namespace) -> int:
         return fail(str(exc))
     # run_app handles SIGINT/SIGTERM: stops accepting, lets in-flight handlers finish (shutdown_timeout),
     # then runs cleanup_ctx, which drains the writer queue before closing the database.
-    web.run_app(app, host=settings.host, port=settings.port, access_log=None, shutdown_timeout=30,
-                print=lambda msg: print(msg, flush=True))
+    try:
+        web.run_app(app, host=settings.host, port=settings.port, access_log=None, shutdown_timeout=30,
+                    print=lambda msg: print(msg, flush=True))
+    except StorageUnavailable as exc:  # e.g. PostgreSQL unreachable at start: say so, no traceback
+        return fail(f"cannot start: {exc}", code=1)
     return 0
