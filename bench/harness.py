@@ -58,8 +58,10 @@ def child_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
 class Server:
     """One ``meyasubako serve`` child process on a free loopback port."""
 
-    def __init__(self, db: Path, *, env: Mapping[str, str] | None = None, log: Path | None = None,
+    def __init__(self, db: Path | str, *, env: Mapping[str, str] | None = None, log: Path | None = None,
                  argv: Sequence[str] = ("-m", "meyasubako", "serve")) -> None:
+        # A SQLite path or a postgresql:// URL; passed to --db as given (a Path would fold the "//").
+        self.db_arg = str(db)
         self.db = Path(db)
         self.env = child_env(env)
         self.log = log or self.db.with_suffix(".log")
@@ -79,7 +81,7 @@ class Server:
     def start(self, timeout: float = 30.0) -> Server:
         cmd = [PYTHON, *self.argv, "--host", "127.0.0.1", "--port", str(self.port)]
         if "meyasubako" in self.argv:
-            cmd += ["--db", str(self.db)]
+            cmd += ["--db", self.db_arg]
         with open(self.log, "ab") as logf:  # a file, not a pipe: a full pipe would stall the server
             self.proc = subprocess.Popen(cmd, env=self.env, cwd=ROOT, stdout=logf, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + timeout
