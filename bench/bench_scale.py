@@ -13,6 +13,8 @@ In one run, with the same load generator (its own process, closed loop, 100 conn
              connection i to process i mod 2 (round-robin per connection). A real deployment puts
              nginx (or another load balancer) in front; here the client does the spreading, so no
              proxy hop is measured.
+  2× nginx   with ``--nginx`` (nginx on PATH): the same two processes behind a local nginx
+             (bench/nginx_front.py), round-robin per request, so a session's requests cross processes.
 
 Two intakes: the web form (GET /submit once per connection, then POSTs whose 303 is the
 acknowledgement) and, unless ``--no-line``, signed LINE webhook events (the 200 is the
@@ -43,6 +45,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import baseline_server, emit, loadgen, machine, table  # noqa: E402
 from bench.harness import ROOT, Server, db_rows, line_double_server, stop_all  # noqa: E402
+from bench.nginx_front import Nginx  # noqa: E402
+from bench.nginx_front import available as nginx_available  # noqa: E402
 from tests.line_double import ACCESS_TOKEN as LINE_ACCESS_TOKEN  # noqa: E402
 from tests.pg_cluster import Cluster, create_database  # noqa: E402
 
@@ -69,13 +73,16 @@ def _pg_rows(url: str, sql: str) -> list[tuple[Any, ...]]:
 class Setup:
     """One system under test: one or two serve processes on one database."""
 
-    def __init__(self, name: str, db: str, servers: list[Server]) -> None:
+    def __init__(self, name: str, db: str, servers: list[Server], front: Nginx | None = None) -> None:
         self.name = name
         self.db = db
         self.servers = servers
+        self.front = front
 
     @property
     def urls(self) -> str:
+        if self.front is not None:
+            return self.front.url
         return ",".join(s.url for s in self.servers)
 
     def rows(self, sql: str) -> list[tuple[Any, ...]]:
@@ -160,6 +167,8 @@ def measure(setup: Setup, tmp: Path, args: argparse.Namespace, warm: int) -> dic
         res["line"] = loadgen(setup.urls, mode="webhook", concurrency=args.concurrency, requests=args.requests,
                               warmup=warm, channel_secret=CHANNEL_SECRET, extra=["--record", str(rec_l)])
         res["line"]["drain_s"] = _drain(setup, DRAIN_LIMIT_S)
+    if setup.front is not None:
+        setup.front.stop()
     codes = [s.stop(60) for s in setup.servers]  # graceful: finishes what is in flight
     res["exit_codes"] = codes
     res["form_check"] = check_form(setup, _ids(rec))
@@ -190,6 +199,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                                                requests=args.requests, warmup=warm, channel_secret=CHANNEL_SECRET)
         line = line_double_server(tmp)
         servers: list[Server] = []
+        fronts: list[Nginx] = []
         cluster: Cluster | None = None
         try:
             if args.line:
@@ -202,21 +212,27 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 for p in procs:  # one after the other: the first applies the migrations
                     servers.append(p)
                     p.start(timeout=120)
-                return Setup(name, db, procs)
+                front = None
+                if name.endswith("nginx"):
+                    front = Nginx(tmp / name, [p.url for p in procs])
+                    fronts.append(front)
+                    front.start()
+                return Setup(name, db, procs, front)
 
             plan: list[tuple[str, Callable[[], str], int]] = [("sqlite-1", lambda: str(tmp / "scale.sqlite3"), 1)]
             reason = Cluster.unavailable_reason()
             if reason is None:
                 cluster = Cluster(durable=True)
                 admin = cluster.start()
-                for name in ("pg-1", "pg-2"):
+                pg_names = ["pg-1", "pg-2"] + (["pg-2-nginx"] if args.nginx else [])
+                for name in pg_names:
                     asyncio.run(create_database(admin, "bench_" + name.replace("-", "_")))
 
                 def pg_url(name: str) -> Callable[[], str]:
                     base_url = admin.rpartition("/")[0]
                     return lambda: f"{base_url}/bench_{name.replace('-', '_')}"
 
-                plan += [("pg-1", pg_url("pg-1"), 1), ("pg-2", pg_url("pg-2"), 2)]
+                plan += [(name, pg_url(name), 1 if name == "pg-1" else 2) for name in pg_names]
             else:
                 out["pg_skipped"] = reason
             for name, db, n in plan:
@@ -230,6 +246,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                         dest.parent.mkdir(parents=True, exist_ok=True)
                         dest.write_bytes(s.log.read_bytes())
         finally:
+            for f in fronts:
+                f.stop()
             stop_all(servers)
             stop_all([line])
             if cluster is not None:
@@ -237,7 +255,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     return out
 
 
-LABELS = {"sqlite-1": "1× serve, SQLite", "pg-1": "1× serve, PostgreSQL", "pg-2": "2× serve, one PostgreSQL"}
+LABELS = {"sqlite-1": "1× serve, SQLite", "pg-1": "1× serve, PostgreSQL", "pg-2": "2× serve, one PostgreSQL",
+          "pg-2-nginx": "2× serve behind nginx, one PostgreSQL"}
 
 
 def report(res: dict[str, Any], args: argparse.Namespace) -> str:
@@ -252,6 +271,8 @@ def report(res: dict[str, Any], args: argparse.Namespace) -> str:
                                   "1.00", f"{base['rps'] / sq['rps']:.2f}" if sq else "", ""]]
         for name, label in LABELS.items():
             s = res["setups"].get(name)
+            if s is None and name.endswith("nginx"):
+                continue  # only with --nginx
             if s is None:
                 rows.append([label, "", "", "", "", "", f"skipped: {res.get('pg_skipped', '')}"])
                 continue
@@ -301,11 +322,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--requests", type=int, default=3000)
     p.add_argument("--concurrency", type=int, default=100)
     p.add_argument("--no-line", dest="line", action="store_false", help="web form only")
+    p.add_argument("--nginx", action="store_true",
+                   help="also measure the two processes behind a local nginx (needs nginx on PATH)")
     p.add_argument("--keep-logs", default="", help="copy the serve logs into this directory")
     p.add_argument("--quick", action="store_true", help="a smoke run: 500 requests per target")
     args = p.parse_args(argv)
     if args.quick:
         args.requests = 500
+    if args.nginx and not nginx_available():
+        p.error("--nginx: no nginx on PATH (Debian: apt-get install nginx)")
     emit(f"machine: {machine()}")
     res = run(args)
     emit(report(res, args))
