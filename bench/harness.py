@@ -82,7 +82,7 @@ class Server:
     def start(self, timeout: float = 30.0) -> Server:
         cmd = [PYTHON, *self.argv, "--host", "127.0.0.1", "--port", str(self.port)]
         if "meyasubako" in self.argv:
-            cmd += ["--db", str(self.db)]
+            cmd += ["--db", str(self.db)]  # a URL stays a str: a Path would fold its "//"
         with open(self.log, "ab") as logf:  # a file, not a pipe: a full pipe would stall the server
             self.proc = subprocess.Popen(cmd, env=self.env, cwd=ROOT, stdout=logf, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + timeout
