@@ -26,6 +26,7 @@ import handlers.stats
 from handlers.related import public_index_ctx
 from meyasubako import keys, ops
 from meyasubako.catalog import load_sections
+from meyasubako.index_sync import index_sync_ctx
 from meyasubako.nlp_service import NlpService
 from meyasubako.ratelimit import RateLimiter
 from meyasubako.settings import Settings
@@ -39,7 +40,7 @@ from meyasubako.web import (
 )
 from meyasubako.workflow import Workflow
 from storage import sections as sections_db
-from storage.db import Database
+from storage.connect import make_database
 
 log = logging.getLogger("meyasubako.app")
 
@@ -63,7 +64,7 @@ async def reload_sections(app: web.Application) -> None:
 async def _resources(app: web.Application) -> AsyncIterator[None]:
     settings = app[keys.SETTINGS]
     catalog = load_sections()
-    db = Database(settings.db_path)
+    db = make_database(settings.db)
     await db.open()
     loop = asyncio.get_running_loop()
     nlp = await loop.run_in_executor(None, NlpService, catalog)  # builds the Sudachi dictionary once
@@ -76,7 +77,8 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     await db.write(seed)
     app[keys.WORKFLOW] = Workflow(db, nlp)
     await reload_sections(app)
-    log.info("event=started db=%s schema=%d line=%s", settings.db_path, await db.schema_version(),
+    log.info("event=started db=%s schema=%d line=%s", db.dialect if settings.is_postgres else settings.db_path,
+             await db.schema_version(),
              settings.line_enabled)
     try:
         yield
@@ -113,6 +115,7 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(ops.serve_lock)  # before the database opens: restore refuses a served database
     app.cleanup_ctx.append(_resources)
     app.cleanup_ctx.append(public_index_ctx)  # after _resources: it reads the db into the nlp index
+    app.cleanup_ctx.append(index_sync_ctx)  # PostgreSQL: items other processes added reach this one's indexes
     app.cleanup_ctx.append(ops.scheduled_jobs)  # nightly backup, daily retention (when configured)
     handlers.public.setup_routes(app)
     handlers.health.setup_routes(app)

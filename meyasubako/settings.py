@@ -9,6 +9,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from storage.connect import is_postgres_url
+
 DEFAULT_DB = "var/meyasubako.sqlite3"
 DEFAULT_RATE_LIMIT = 10  # submissions per minute per client address or LINE user
 DEFAULT_RETENTION_DAYS = 1826  # 5 years after an item is closed (文書管理: 5年保存), then personal data goes
@@ -42,21 +44,31 @@ class Settings:
     backup_keep: int = DEFAULT_BACKUP_KEEP
     backup_hour: int = DEFAULT_BACKUP_HOUR
     metrics_token: str | None = field(default=None, repr=False)  # bearer token for /metrics from elsewhere
+    files: str = ""  # private files (photos); empty = beside the SQLite file, or var/meyasubako-files
 
     @property
     def line_enabled(self) -> bool:
         return bool(self.line_channel_secret and self.line_channel_access_token)
 
     @property
+    def is_postgres(self) -> bool:
+        return is_postgres_url(self.db)
+
+    @property
     def db_path(self) -> Path:
-        db = self.db
+        """The SQLite file. With PostgreSQL there is none: this is where it would be under var/,
+        which only serves as the home of the generated secret key and the files directory."""
+        db = DEFAULT_DB if self.is_postgres else self.db
         if db.startswith("sqlite:///"):
             db = db[len("sqlite:///") :]
         return Path(db)
 
     @property
     def files_dir(self) -> Path:
-        """Private files (photos) live beside the database, never under a public URL."""
+        """Private files (photos) live beside the database, never under a public URL. Several
+        machines on one PostgreSQL need MEYASUBAKO_FILES_DIR on storage they all mount."""
+        if self.files:
+            return Path(self.files)
         return self.db_path.with_name(self.db_path.stem + "-files")
 
     def validate(self) -> Settings:
@@ -64,8 +76,9 @@ class Settings:
             raise SettingsError("MEYASUBAKO_SECRET_KEY is not set")
         if len(self.secret_key) < 16:
             raise SettingsError("MEYASUBAKO_SECRET_KEY must be at least 16 characters")
-        if self.db.startswith("postgresql://"):
-            raise SettingsError("MEYASUBAKO_DB: the PostgreSQL backend is not available in this version")
+        if self.is_postgres and self.backup_dir:
+            raise SettingsError("MEYASUBAKO_BACKUP_DIR: scheduled backups copy a SQLite file; back up PostgreSQL"
+                                " with pg_dump or the server's own backups, and leave MEYASUBAKO_BACKUP_DIR empty")
         if self.rate_limit < 0:
             raise SettingsError("MEYASUBAKO_RATE_LIMIT must be 0 (off) or a positive number")
         if bool(self.line_channel_secret) != bool(self.line_channel_access_token):
@@ -145,6 +158,7 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
         backup_keep=_int(e, "MEYASUBAKO_BACKUP_KEEP", DEFAULT_BACKUP_KEEP),
         backup_hour=_int(e, "MEYASUBAKO_BACKUP_HOUR", DEFAULT_BACKUP_HOUR),
         metrics_token=_secret(e, "MEYASUBAKO_METRICS_TOKEN"),
+        files=e.get("MEYASUBAKO_FILES_DIR") or "",
     )
 
 

@@ -97,6 +97,8 @@ async def _configure(conn: aiosqlite.Connection, *, readonly: bool = False) -> N
 class Database:
     """Owns the connections. Open with ``await db.open()``, close with ``await db.close()``."""
 
+    dialect = "sqlite"
+
     def __init__(self, path: str | Path, *, readers: int = 3, max_batch: int = 256) -> None:
         self.path = Path(path)
         self._n_readers = readers
@@ -146,6 +148,12 @@ class Database:
     async def schema_version(self) -> int:
         async with self.read() as conn:
             return await migrations.current_version(conn)
+
+    @contextlib.asynccontextmanager
+    async def exclusive(self, name: str) -> AsyncIterator[bool]:
+        """Run-once guard for background jobs. A SQLite database is served by one process (the
+        serve lock beside the file), so this process always runs them (PostgreSQL: advisory lock)."""
+        yield True
 
     # -- reads ---------------------------------------------------------------------------------
     @contextlib.asynccontextmanager

@@ -1,5 +1,13 @@
 """Storage-level errors, mapped to HTTP answers by the app's error middleware."""
 
+import sqlite3
+
+import asyncpg
+
+# A UNIQUE/CHECK/foreign-key rule refused a row, in either backend.
+INTEGRITY_ERRORS: tuple[type[Exception], ...] = (sqlite3.IntegrityError, asyncpg.IntegrityConstraintViolationError)
+
+
 
 class StorageError(Exception):
     """Base class."""

@@ -13,6 +13,7 @@ from meyasubako.domain import Submission
 
 # The submissions module owns the column list and the row -> dataclass mapping; reuse them so a
 # resident's own list is built exactly like every other view of a submission.
+from storage.dialect import for_update
 from storage.submissions import _COLUMNS, _submission
 
 
@@ -84,7 +85,9 @@ async def next_pending(conn: aiosqlite.Connection, user_id: str) -> InboxRow | N
 
 
 async def is_processed(conn: aiosqlite.Connection, seq: int) -> bool:
-    async with conn.execute("SELECT processed_at FROM line_inbox WHERE seq = ?", (seq,)) as cur:
+    """Inside a write job: locks the row on PostgreSQL, where another process may be applying the
+    same event right now; the loser waits for the winner's commit and then sees it processed."""
+    async with conn.execute(f"SELECT processed_at FROM line_inbox WHERE seq = ?{for_update(conn)}", (seq,)) as cur:
         row = await cur.fetchone()
     return row is None or row[0] is not None
 
@@ -115,7 +118,7 @@ async def prune_inbox(conn: aiosqlite.Connection, before: str) -> int:
 
 async def inbox_counts(conn: aiosqlite.Connection) -> dict[str, int]:
     async with conn.execute(
-        "SELECT COUNT(*), SUM(processed_at IS NULL) FROM line_inbox"
+        "SELECT COUNT(*), COUNT(*) - COUNT(processed_at) FROM line_inbox"
     ) as cur:
         row = await cur.fetchone()
     return {"total": int(row[0] or 0), "pending": int(row[1] or 0)}

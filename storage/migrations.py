@@ -1,6 +1,8 @@
 """Versioned schema migrations.
 
-Each migration is a file ``migrations/NNNN_name.sql``; NNNN is its version. Applied versions are
+Each migration is a file ``migrations/NNNN_name.sql``; NNNN is its version. The PostgreSQL backend
+applies ``migrations/postgresql/NNNN_name.sql``: the same versions and names, each the same schema
+change written in PostgreSQL's SQL (a test checks the two sets match one for one). Applied versions are
 recorded in ``schema_version``; applying is idempotent (re-running is a no-op) and an older
 database is upgraded in place, one migration per transaction. A database is current when every
 shipped version is recorded (not merely the highest one).
@@ -11,8 +13,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from importlib import resources
+from typing import Any
 
 import aiosqlite
+
+from storage.dialect import is_pg
 
 _NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 
@@ -24,10 +29,13 @@ class Migration:
     sql: str
 
 
-def available() -> list[Migration]:
-    """All migrations shipped with the package, in version order."""
+def available(dialect: str = "sqlite") -> list[Migration]:
+    """All migrations shipped with the package for ``dialect``, in version order."""
     found: list[Migration] = []
-    for entry in resources.files("storage").joinpath("migrations").iterdir():
+    folder = resources.files("storage").joinpath("migrations")
+    if dialect == "postgresql":
+        folder = folder.joinpath("postgresql")
+    for entry in folder.iterdir():
         m = _NAME.match(entry.name)
         if m:
             found.append(Migration(int(m.group(1)), entry.name, entry.read_text(encoding="utf-8")))
@@ -42,20 +50,26 @@ def latest_version() -> int:
     return max(m.version for m in available())
 
 
+def _dialect(conn: aiosqlite.Connection) -> str:
+    return "postgresql" if is_pg(conn) else "sqlite"
+
+
 async def missing_versions(conn: aiosqlite.Connection) -> list[int]:
     """Shipped migrations that this database has not recorded."""
+    shipped = available(_dialect(conn))
     if await current_version(conn) == 0:
-        return [m.version for m in available()]
+        return [m.version for m in shipped]
     async with conn.execute("SELECT version FROM schema_version") as cur:
         have = {int(r[0]) for r in await cur.fetchall()}
-    return [m.version for m in available() if m.version not in have]
+    return [m.version for m in shipped if m.version not in have]
 
 
 async def current_version(conn: aiosqlite.Connection) -> int:
-    async with conn.execute(
-        "SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'"
-    ) as cur:
-        if await cur.fetchone() is None:
+    probe = ("SELECT to_regclass('schema_version') IS NOT NULL" if is_pg(conn) else
+             "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'")
+    async with conn.execute(probe) as cur:
+        row = await cur.fetchone()
+        if row is None or not row[0]:
             return 0
     async with conn.execute("SELECT COALESCE(MAX(version), 0) FROM schema_version") as cur:
         row = await cur.fetchone()
@@ -64,6 +78,8 @@ async def current_version(conn: aiosqlite.Connection) -> int:
 
 async def migrate(conn: aiosqlite.Connection, upto: int | None = None) -> list[int]:
     """Apply every migration newer than the database's version; return the versions applied."""
+    if is_pg(conn):
+        return await _migrate_pg(conn, upto)
     await conn.execute(
         "CREATE TABLE IF NOT EXISTS schema_version ("
         " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL DEFAULT (datetime('now')))"
@@ -90,5 +106,27 @@ async def migrate(conn: aiosqlite.Connection, upto: int | None = None) -> list[i
             if conn.in_transaction:
                 await conn.execute("ROLLBACK")
             raise
+        applied.append(mig.version)
+    return applied
+
+
+async def _migrate_pg(conn: Any, upto: int | None) -> list[int]:
+    """PostgreSQL: each migration in its own transaction (DDL is transactional there), under an
+    advisory lock, so that several processes starting at once apply each version exactly once."""
+    raw = conn.raw
+    applied: list[int] = []
+    for mig in available("postgresql"):
+        if upto is not None and mig.version > upto:
+            continue
+        async with raw.transaction():
+            await raw.execute("SELECT pg_advisory_xact_lock(hashtext('meyasubako:migrate'))")
+            await raw.execute(
+                "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, name TEXT NOT NULL,"
+                " applied_at TEXT NOT NULL DEFAULT to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS'))"
+            )
+            if await raw.fetchval("SELECT 1 FROM schema_version WHERE version = $1", mig.version):
+                continue
+            await raw.execute(mig.sql)
+            await raw.execute("INSERT INTO schema_version (version, name) VALUES ($1, $2)", mig.version, mig.name)
         applied.append(mig.version)
     return applied

@@ -13,6 +13,8 @@ from typing import Any
 
 import aiosqlite
 
+from storage.dialect import is_pg
+
 
 @dataclass(frozen=True)
 class OutboxRow:
@@ -86,7 +88,9 @@ async def claim_due(conn: aiosqlite.Connection, *, now: str, lease_until: str, l
         # A recipient's messages go out in order: nothing overtakes an earlier one that waits for a retry.
         "  AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.recipient = o.recipient AND p.status = 'pending'"
         "   AND p.id < o.id AND p.next_attempt_at > ?)"
-        " ORDER BY o.next_attempt_at, o.id LIMIT ?) RETURNING id",
+        # PostgreSQL: other processes claim at the same time; a row one of them is claiming is
+        # skipped, not waited for and then claimed twice. (SQLite's single writer needs no lock.)
+        f" ORDER BY o.next_attempt_at, o.id LIMIT ?{' FOR UPDATE OF o SKIP LOCKED' if is_pg(conn) else ''}) RETURNING id",
         (lease_until, now, now, limit),
     ) as cur:
         ids = [r[0] for r in await cur.fetchall()]
@@ -129,7 +133,7 @@ async def defer(conn: aiosqlite.Connection, row_ids: list[int], *, next_at: str)
     if row_ids:
         marks = ", ".join("?" * len(row_ids))
         await conn.execute(
-            f"UPDATE outbox SET next_attempt_at = ?, attempts = MAX(0, attempts - 1)"
+            f"UPDATE outbox SET next_attempt_at = ?, attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END"
             f" WHERE id IN ({marks}) AND status = 'pending'",
             (next_at, *row_ids),
         )

@@ -14,7 +14,8 @@ from typing import Any
 
 import aiosqlite
 
-from storage.submissions import fts_query
+from storage.dialect import is_pg
+from storage.submissions import fts_clause
 
 # Counting every match of a broad query costs O(matches); the board only needs to know how
 # many pages to offer, so counts stop here (the board says "10,000件以上").
@@ -58,7 +59,7 @@ _JOINS = (
 _SELECT = f"{_COLS} FROM submissions s{_JOINS}"
 
 
-def _source(f: PublicFilter) -> str:
+def _source(f: PublicFilter, pg: bool = False) -> str:
     """The table with the index that serves ``f`` best, named explicitly.
 
     Without statistics (no ANALYZE has run) SQLite prefers the general (status, received_at)
@@ -66,13 +67,18 @@ def _source(f: PublicFilter) -> str:
     The partial indexes of migration 0030 deliver rows already in board order, so the first page
     stops after 20 rows, and a search or a filter only checks index entries.
     """
-    if f.receipt_nos is not None:
+    if f.receipt_nos is not None or pg:  # PostgreSQL's planner has statistics and needs no hint
         return "submissions s"  # a handful of exact keys: the UNIQUE index on receipt_no
     if f.section:
         return "submissions s INDEXED BY public_by_section"
     if f.received_month or f.received_from or f.received_to:
         return "submissions s INDEXED BY public_by_received"
     return "submissions s INDEXED BY public_by_published"
+
+
+def _table_walk(conn: Any) -> str:
+    """SQLite: read the table in rowid order (the status index would sort every row per batch)."""
+    return "" if is_pg(conn) else " NOT INDEXED"
 
 
 def _item(row: aiosqlite.Row) -> PublicItem:
@@ -96,11 +102,12 @@ def next_month(month: str) -> str:
     return f"{y + m // 12:04d}-{m % 12 + 1:02d}"
 
 
-def _where(f: PublicFilter) -> tuple[str, list[Any]]:
+def _where(f: PublicFilter, pg: bool = False) -> tuple[str, list[Any]]:
     # `s.status = 'published'` literally, so SQLite picks the partial indexes of migration 0030; for a
     # list of receipt numbers the unary + keeps it off the status index (a scan of every published
     # row, 80 ms at 100k) so that it uses the UNIQUE index on receipt_no.
-    where = ["+s.status = 'published'" if f.receipt_nos is not None else "s.status = 'published'"]
+    # (PostgreSQL has no unary + on text, and its planner needs no such hint.)
+    where = ["+s.status = 'published'" if f.receipt_nos is not None and not pg else "s.status = 'published'"]
     params: list[Any] = []
     if f.section:
         where.append("s.section = ?")
@@ -122,10 +129,10 @@ def _where(f: PublicFilter) -> tuple[str, list[Any]]:
         where.append(f"s.receipt_no IN ({', '.join('?' * len(f.receipt_nos))})" if f.receipt_nos else "s.id < 0")
         params += list(f.receipt_nos)
     if f.terms is not None:
-        q = fts_query(f.terms)
-        if q:
-            where.append("s.id IN (SELECT rowid FROM public_fts WHERE public_fts MATCH ?)")
-            params.append(q)
+        fts = fts_clause(pg, "public_fts", "s.id", f.terms)
+        if fts:
+            where.append(fts[0])
+            params.append(fts[1])
         else:  # the query had no searchable word: match nothing rather than everything
             where.append("s.id < 0")
     return " AND ".join(where), params
@@ -135,15 +142,15 @@ async def search(
     conn: aiosqlite.Connection, f: PublicFilter, *, limit: int = 20, offset: int = 0
 ) -> tuple[list[PublicItem], int]:
     """Published items matching ``f``, newest publication first, and their count (capped)."""
-    clause, params = _where(f)
+    clause, params = _where(f, is_pg(conn))
     async with conn.execute(
-        f"SELECT COUNT(*) FROM (SELECT 1 FROM {_source(f)} WHERE {clause} LIMIT ?)", (*params, COUNT_CAP + 1)
+        f"SELECT COUNT(*) FROM (SELECT 1 FROM {_source(f, is_pg(conn))} WHERE {clause} LIMIT ?) AS capped", (*params, COUNT_CAP + 1)
     ) as cur:
         total = int((await cur.fetchone())[0])
     # Deferred join: page through index entries only, then fetch and join the 20 rows of the page,
     # so a deep OFFSET skips index entries instead of fully built rows.
     page_ids = (
-        f"SELECT s.id FROM {_source(f)} WHERE {clause} ORDER BY s.published_at DESC, s.id DESC LIMIT ? OFFSET ?"
+        f"SELECT s.id FROM {_source(f, is_pg(conn))} WHERE {clause} ORDER BY s.published_at DESC, s.id DESC LIMIT ? OFFSET ?"
     )
     async with conn.execute(
         f"{_SELECT} WHERE s.id IN ({page_ids}) ORDER BY s.published_at DESC, s.id DESC",
@@ -179,7 +186,7 @@ async def public_terms_after(conn: aiosqlite.Connection, after_id: int,
     """(id, receipt_no, public terms) of published items with id > ``after_id``, in id order
     (the start-up rebuild of the similarity index pages through these)."""
     async with conn.execute(
-        "SELECT s.id, s.receipt_no, f.terms FROM submissions s NOT INDEXED JOIN public_fts f ON f.rowid = s.id"
+        f"SELECT s.id, s.receipt_no, f.terms FROM submissions s{_table_walk(conn)} JOIN public_fts f ON f.rowid = s.id"
         " WHERE s.status = 'published' AND s.id > ? ORDER BY s.id LIMIT ?",
         (after_id, limit),
     ) as cur:
@@ -190,7 +197,7 @@ async def published_after(conn: aiosqlite.Connection, after_id: int, limit: int 
     """Published items with id > ``after_id`` in id order (open data downloads page with this)."""
     # NOT INDEXED: walk the table in rowid order; the status index would sort all rows per batch.
     async with conn.execute(
-        f"{_COLS} FROM submissions s NOT INDEXED{_JOINS}"
+        f"{_COLS} FROM submissions s{_table_walk(conn)}{_JOINS}"
         " WHERE s.status = 'published' AND s.id > ? ORDER BY s.id LIMIT ?",
         (after_id, limit),
     ) as cur:
@@ -200,7 +207,8 @@ async def published_after(conn: aiosqlite.Connection, after_id: int, limit: int 
 async def first_received_month(conn: aiosqlite.Connection) -> str | None:
     """The month of the earliest published item (the board's month filter starts there)."""
     async with conn.execute(
-        "SELECT MIN(received_at) FROM submissions s INDEXED BY public_by_received WHERE s.status = 'published'"
+        f"SELECT MIN(received_at) FROM {_source(PublicFilter(received_from='0'), is_pg(conn))}"
+        " WHERE s.status = 'published'"
     ) as cur:
         row = await cur.fetchone()
     return row[0][:7] if row and row[0] else None
@@ -208,9 +216,9 @@ async def first_received_month(conn: aiosqlite.Connection) -> str | None:
 
 async def last_published_at(conn: aiosqlite.Connection, section: str | None = None) -> str | None:
     f = PublicFilter(section=section)
-    clause, params = _where(f)
+    clause, params = _where(f, is_pg(conn))
     async with conn.execute(
-        f"SELECT s.published_at FROM {_source(f)} WHERE {clause} ORDER BY s.published_at DESC, s.id DESC LIMIT 1",
+        f"SELECT s.published_at FROM {_source(f, is_pg(conn))} WHERE {clause} ORDER BY s.published_at DESC, s.id DESC LIMIT 1",
         params,
     ) as cur:
         row = await cur.fetchone()
@@ -222,3 +230,14 @@ async def public_generation(conn: aiosqlite.Connection) -> int:
     async with conn.execute("SELECT n FROM public_generation WHERE id = 1") as cur:
         row = await cur.fetchone()
     return int(row[0]) if row else 0
+
+
+async def public_terms_published_since(conn: aiosqlite.Connection, since: str,
+                                       limit: int = 500) -> list[tuple[str, str, list[str]]]:
+    """(published_at, receipt_no, public terms) of items published after ``since``, oldest first."""
+    async with conn.execute(
+        "SELECT s.published_at, s.receipt_no, f.terms FROM submissions s JOIN public_fts f ON f.rowid = s.id"
+        " WHERE s.status = 'published' AND s.published_at > ? ORDER BY s.published_at, s.id LIMIT ?",
+        (since, limit),
+    ) as cur:
+        return [(r[0], r[1], r[2].split()) for r in await cur.fetchall()]

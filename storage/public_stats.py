@@ -13,10 +13,12 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 import aiosqlite
 
 from meyasubako.domain import CLOSE_REASONS
+from storage.dialect import days_between, is_pg
 
 UNASSIGNED = ""  # the section key of items not yet assigned to a section
 
@@ -71,11 +73,12 @@ def merged(rows: Iterable[StatsRow], *, month: str = "", section: str = "") -> S
     return total
 
 
-_QUERY = """
+def _query(conn: Any) -> str:
+    return f"""
 SELECT substr(received_at, 1, 7) AS month, COALESCE(section, '') AS section, status, close_reason,
-       CAST(julianday(substr(answered_at, 1, 10)) - julianday(substr(received_at, 1, 10)) AS INTEGER) AS days,
+       {days_between(conn, "answered_at", "received_at")} AS days,
        COUNT(*) AS n
-FROM submissions INDEXED BY submissions_stats
+FROM submissions{"" if is_pg(conn) else " INDEXED BY submissions_stats"}
 WHERE received_at >= ? AND received_at < ?
 GROUP BY 1, 2, 3, 4, 5
 """
@@ -84,7 +87,7 @@ GROUP BY 1, 2, 3, 4, 5
 async def monthly(conn: aiosqlite.Connection, start: str, end: str) -> dict[tuple[str, str], StatsRow]:
     """Rows keyed by (month, section) for items received in [start, end) ('YYYY-MM' bounds)."""
     rows: dict[tuple[str, str], StatsRow] = {}
-    async with conn.execute(_QUERY, (start, end)) as cur:
+    async with conn.execute(_query(conn), (start, end)) as cur:
         async for r in cur:
             key = (r["month"], r["section"])
             row = rows.get(key)

@@ -14,7 +14,8 @@ import aiosqlite
 
 from meyasubako.domain import Submission
 from storage import submissions as subs
-from storage.submissions import _COLUMNS, _submission, fts_query
+from storage.dialect import is_pg
+from storage.submissions import _COLUMNS, _submission, fts_clause
 
 OPEN_STATUSES = ("received", "routed", "in_progress", "answered", "approved")
 COUNT_CAP = 10_000
@@ -50,7 +51,7 @@ class QueuePage:
     prev_cursor: str | None
 
 
-def _where(f: QueueFilter) -> tuple[str, list[Any]] | None:
+def _where(f: QueueFilter, pg: bool = False) -> tuple[str, list[Any]] | None:
     where: list[str] = []
     params: list[Any] = []
     if f.sections is not None:
@@ -75,11 +76,11 @@ def _where(f: QueueFilter) -> tuple[str, list[Any]] | None:
         where.append("received_at < ?")
         params.append(f.date_to + "T99")  # every time of that day sorts below 'T99'
     if f.terms:
-        q = fts_query(f.terms)
-        if q:
-            where.append("id IN (SELECT rowid FROM staff_fts WHERE staff_fts MATCH ?)")
-            params.append(q)
-    return (" AND ".join(where) or "1"), params
+        fts = fts_clause(pg, "staff_fts", "id", f.terms)
+        if fts:
+            where.append(fts[0])
+            params.append(fts[1])
+    return (" AND ".join(where) or "1 = 1"), params
 
 
 def _parse_cursor(sort: str, cursor: str) -> list[Any] | None:
@@ -100,12 +101,12 @@ async def list_queue(
     conn: aiosqlite.Connection, f: QueueFilter, *, sort: str = "new", after: str | None = None,
     before: str | None = None, limit: int = 50,
 ) -> QueuePage:
-    built = _where(f)
+    built = _where(f, is_pg(conn))
     if built is None:
         return QueuePage([], 0, False, None, None)
     clause, params = built
     async with conn.execute(
-        f"SELECT COUNT(*) FROM (SELECT 1 FROM submissions WHERE {clause} LIMIT ?)", (*params, COUNT_CAP + 1)
+        f"SELECT COUNT(*) FROM (SELECT 1 FROM submissions WHERE {clause} LIMIT ?) AS capped", (*params, COUNT_CAP + 1)
     ) as cur:
         total = int((await cur.fetchone())[0])
     sort = sort if sort in SORTS else "new"
@@ -142,7 +143,7 @@ async def list_queue(
 
 async def iter_queue(conn: aiosqlite.Connection, f: QueueFilter, batch: int = 500) -> AsyncIterator[Submission]:
     """Every item matching the filter in id order (CSV export), streamed in batches."""
-    built = _where(f)
+    built = _where(f, is_pg(conn))
     if built is None:
         return
     clause, params = built
@@ -181,7 +182,7 @@ async def _grouped(conn: aiosqlite.Connection, expr: str, clause: str, params: l
 
 async def dashboard(conn: aiosqlite.Connection, f: QueueFilter) -> dict[str, Any]:
     """Counts by section/status/channel/month, overdue, close reasons, and (received, answered) pairs."""
-    built = _where(f)
+    built = _where(f, is_pg(conn))
     if built is None:
         return {"section": {}, "status": {}, "channel": {}, "month": {}, "close_reason": {}, "overdue": 0,
                 "durations": []}

@@ -15,6 +15,8 @@ from typing import Any
 
 import aiosqlite
 
+from storage.dialect import is_pg
+
 # Handled explicitly by the erasure: events are scrubbed (kept as the audit trail), answers kept
 # (the city's official answer), outbox deleted through its own function.
 KEPT_WITH_SUBMISSION = frozenset({"events", "answers", "outbox", "submissions"})
@@ -30,14 +32,28 @@ async def _fetchall(conn: aiosqlite.Connection, sql: str, params: Sequence[Any] 
         return list(await cur.fetchall())
 
 
+async def _table_columns(conn: aiosqlite.Connection) -> list[tuple[str, set[str]]]:
+    """Every ordinary table of the schema (not the search indexes) with its column names."""
+    if is_pg(conn):
+        found: dict[str, set[str]] = {}
+        for r in await _fetchall(conn, "SELECT table_name, column_name FROM information_schema.columns"
+                                       " WHERE table_schema = current_schema()"
+                                       " AND table_name NOT IN ('staff_fts', 'public_fts') ORDER BY table_name"):
+            found.setdefault(r[0], set()).add(r[1])
+        return sorted(found.items())
+    out: list[tuple[str, set[str]]] = []
+    for (name,) in await _fetchall(conn, "SELECT name FROM sqlite_master WHERE type = 'table'"
+                                         " AND name NOT LIKE 'sqlite_%' AND sql NOT LIKE 'CREATE VIRTUAL%'"
+                                         " ORDER BY name"):
+        out.append((name, {r[1] for r in await _fetchall(conn, f"PRAGMA table_info({_quote(name)})")}))
+    return out
+
+
 async def linked_tables(conn: aiosqlite.Connection) -> tuple[list[str], list[tuple[str, str]]]:
     """(tables keyed by submission_id, [(table, column) keyed by a LINE user id])."""
     per_sub: list[str] = []
     per_line: list[tuple[str, str]] = []
-    for (name,) in await _fetchall(conn, "SELECT name FROM sqlite_master WHERE type = 'table'"
-                                         " AND name NOT LIKE 'sqlite_%' AND sql NOT LIKE 'CREATE VIRTUAL%'"
-                                         " ORDER BY name"):
-        cols = {r[1] for r in await _fetchall(conn, f"PRAGMA table_info({_quote(name)})")}
+    for name, cols in await _table_columns(conn):
         if "submission_id" in cols and name not in KEPT_WITH_SUBMISSION:
             per_sub.append(name)
         if name != "submissions":

@@ -17,6 +17,7 @@ from meyasubako.domain import (
     Submission,
     dumps,
 )
+from storage.dialect import for_update
 
 _COLUMNS = (
     "id, receipt_no, channel, text, place, lat, lon, contact, line_user_id, consent, status, section,"
@@ -63,15 +64,26 @@ async def _one(conn: aiosqlite.Connection, where: str, params: Sequence[Any]) ->
 
 
 # -- receipt numbers ------------------------------------------------------------------------------
+TAKE_RECEIPT = ("INSERT INTO receipt_counters (year, last) VALUES (?, 1)"
+                " ON CONFLICT (year) DO UPDATE SET last = receipt_counters.last + 1 RETURNING last")
+
+
 async def next_receipt_no(conn: aiosqlite.Connection, year: int) -> str:
-    """Next number of the year, e.g. ``2026-000123``. Must run inside the writer's transaction."""
-    async with conn.execute(
-        "INSERT INTO receipt_counters (year, last) VALUES (?, 1)"
-        " ON CONFLICT (year) DO UPDATE SET last = last + 1 RETURNING last",
-        (year,),
-    ) as cur:
-        row = await cur.fetchone()
-    return f"{year}-{row[0]:06d}"
+    """Next number of the year, e.g. ``2026-000123``, inside a write job.
+
+    SQLite: in the job's own transaction (one writer: nothing waits on the counter row).
+    PostgreSQL: taken in a short transaction of its own (``PgConnection.take_receipt``) and
+    committed at once, so that concurrent submissions of all processes do not queue on the counter
+    row for the length of each other's transactions. A job that then fails leaves a gap in the
+    numbers, never a number handed out twice.
+    """
+    take = getattr(conn, "take_receipt", None)
+    if take is not None:
+        last = await take(year)
+    else:
+        async with conn.execute(TAKE_RECEIPT, (year,)) as cur:
+            last = (await cur.fetchone())[0]
+    return f"{year}-{last:06d}"
 
 
 # -- writes -----------------------------------------------------------------------------------------
@@ -188,8 +200,10 @@ async def by_id(conn: aiosqlite.Connection, sub_id: int) -> Submission | None:
     return await _one(conn, "id = ?", (sub_id,))
 
 
-async def by_receipt(conn: aiosqlite.Connection, receipt_no: str) -> Submission | None:
-    return await _one(conn, "receipt_no = ?", (receipt_no,))
+async def by_receipt(conn: aiosqlite.Connection, receipt_no: str, *, lock: bool = False) -> Submission | None:
+    """``lock``: inside a write job that changes the row (PostgreSQL: SELECT ... FOR UPDATE, so two
+    processes acting on one item at once take turns and the second sees the first's change)."""
+    return await _one(conn, "receipt_no = ?" + (for_update(conn) if lock else ""), (receipt_no,))
 
 
 async def by_token_hash(conn: aiosqlite.Connection, token_hash: str) -> Submission | None:
@@ -228,6 +242,26 @@ def fts_query(terms: Sequence[str]) -> str:
     """An FTS5 MATCH expression that ANDs the given terms, each quoted (no operator injection)."""
     safe = (_fts_safe(t) for t in terms)
     return " ".join('"' + t.replace('"', '""') + '"' for t in safe if t)
+
+
+def tsquery(terms: Sequence[str]) -> str:
+    """The same AND of quoted terms as a PostgreSQL ``tsquery`` literal (cast with ``::tsquery``,
+    which takes lexemes as written: the terms are already Sudachi-normalized)."""
+    safe = (_fts_safe(t) for t in terms)
+    return " & ".join("'" + t.replace("\\", "\\\\").replace("'", "''") + "'" for t in safe if t)
+
+
+def fts_clause(pg: bool, table: str, id_expr: str, terms: Sequence[str]) -> tuple[str, str] | None:
+    """``id_expr IN (ids whose terms contain every term)`` for ``table`` (staff_fts/public_fts), and
+    its parameter; None when no term is searchable. SQLite: FTS5 MATCH. PostgreSQL: a GIN-indexed
+    tsvector made from the same space-separated Sudachi terms (migrations/postgresql/0001)."""
+    if table not in ("staff_fts", "public_fts"):
+        raise ValueError(table)
+    if pg:
+        q = tsquery(terms)
+        return (f"{id_expr} IN (SELECT rowid FROM {table} WHERE tsv @@ ?::tsquery)", q) if q else None
+    q = fts_query(terms)
+    return (f"{id_expr} IN (SELECT rowid FROM {table} WHERE {table} MATCH ?)", q) if q else None
 
 
 async def iter_where(

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import sqlite3
-
 import aiosqlite
 
 from meyasubako.domain import Role, User
-from storage.errors import Conflict
+from storage.errors import INTEGRITY_ERRORS, Conflict
 
 
 def _user(row: aiosqlite.Row) -> User:
@@ -31,7 +29,7 @@ async def add(
             (name, password_hash, role, section, now),
         ) as cur:
             row = await cur.fetchone()
-    except sqlite3.IntegrityError as exc:
+    except INTEGRITY_ERRORS as exc:
         raise Conflict(str(exc)) from exc
     user = await by_id(conn, int(row[0]))
     assert user is not None

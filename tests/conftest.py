@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import gc
+import itertools
+import os
 import re
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -39,9 +41,67 @@ def _release_apps():
     gc.collect()
 
 
+# -- the two storage backends ------------------------------------------------------------------------
+# Suites that must hold on both backends say so with ``BOTH_BACKENDS = True`` at module level (or
+# ``@both_backends`` on one test): every test of it that uses a database (through ``settings``,
+# ``client``, ``db_url`` ...) runs once on a SQLite file under tmp_path and once on a fresh database
+# of a throwaway PostgreSQL cluster (tests/pg_cluster.py). Everything else runs on SQLite only.
+BACKENDS = ["sqlite", "postgresql"]
+both_backends = pytest.mark.parametrize("backend", BACKENDS, indirect=True)
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if (getattr(metafunc.module, "BOTH_BACKENDS", False) and "backend" in metafunc.fixturenames
+            and not any(m.name == "parametrize" and "backend" in str(m.args[0]) for m in metafunc.definition.iter_markers())):
+        metafunc.parametrize("backend", BACKENDS, indirect=True)
+_pg_counter = itertools.count()
+_pg_done: list[str] = []
+
+
+@pytest.fixture(scope="session")
+def pg_server():  # type: ignore[no-untyped-def]
+    from tests.pg_cluster import Cluster
+
+    reason = Cluster.unavailable_reason()
+    if reason:
+        if os.environ.get("MEYASUBAKO_REQUIRE_PG"):  # .ci/run sets it: a skip would hide a missing install
+            pytest.fail(f"PostgreSQL required (MEYASUBAKO_REQUIRE_PG) but unavailable: {reason}")
+        pytest.skip(reason)
+    cluster = Cluster()
+    cluster.start()
+    yield cluster
+    cluster.stop()
+
+
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return Settings(db=str(tmp_path / "meyasubako.sqlite3"), secret_key=SECRET, rate_limit=0)
+def backend(request: pytest.FixtureRequest) -> str:
+    # MEYASUBAKO_TEST_BACKEND=postgresql runs every single-backend test on PostgreSQL instead.
+    return getattr(request, "param", os.environ.get("MEYASUBAKO_TEST_BACKEND", "sqlite"))
+
+
+@pytest.fixture
+async def db_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest):  # type: ignore[no-untyped-def]
+    """MEYASUBAKO_DB for this test: a SQLite file, or a new PostgreSQL database (dropped after)."""
+    if backend == "sqlite":
+        yield str(tmp_path / "meyasubako.sqlite3")
+        return
+    from tests.pg_cluster import create_database, drop_database
+
+    cluster = request.getfixturevalue("pg_server")
+    # Drop the databases of earlier tests now, not at their teardown: an app fixture set up
+    # before this one (aiohttp_client) is torn down after it and still has its pool open then.
+    while _pg_done:
+        await drop_database(cluster.url, _pg_done.pop())
+    name = f"t{os.getpid()}_{next(_pg_counter)}"
+    await create_database(cluster.url, name)
+    yield cluster.database_url(name)
+    _pg_done.append(name)
+
+
+@pytest.fixture
+def settings(db_url: str, backend: str, tmp_path: Path) -> Settings:
+    files = str(tmp_path / "files") if backend == "postgresql" else ""  # SQLite: beside the file
+    return Settings(db=db_url, secret_key=SECRET, rate_limit=0, files=files)
 
 
 ClientFactory = Callable[..., Awaitable[TestClient]]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from tests.conftest import PASSWORD, add_user, admin_post, csrf_of, login, receipt_of, submit
 
+BOTH_BACKENDS = True  # tests/conftest.py: each test runs on SQLite and on PostgreSQL
+
 
 async def test_admin_requires_login(client):
     resp = await client.get("/admin/", allow_redirects=False)

@@ -9,6 +9,8 @@ from meyasubako.domain import TRANSITIONS, Channel, InvalidTransition, NewSubmis
 from storage import submissions as subs
 from tests.conftest import add_user
 
+BOTH_BACKENDS = True
+
 
 def test_every_status_has_transitions_and_published_is_reachable():
     assert set(TRANSITIONS) == set(Status)

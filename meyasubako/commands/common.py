@@ -10,11 +10,11 @@ from contextlib import asynccontextmanager
 from meyasubako.catalog import load_sections
 from meyasubako.settings import Settings, SettingsError, from_env
 from storage import sections as sections_db
-from storage.db import Database
+from storage.connect import AnyDatabase, make_database
 
 
 def add_db_flag(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--db", help="SQLite database path (env MEYASUBAKO_DB; default var/meyasubako.sqlite3)")
+    p.add_argument("--db", help="SQLite database path or postgresql:// URL (env MEYASUBAKO_DB; default var/meyasubako.sqlite3)")
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
@@ -27,9 +27,9 @@ def fail(message: str, code: int = 2) -> int:
 
 
 @asynccontextmanager
-async def open_db(settings: Settings, *, readers: int = 1) -> AsyncIterator[Database]:
+async def open_db(settings: Settings, *, readers: int = 1) -> AsyncIterator[AnyDatabase]:
     """Open (migrating and seeding sections if needed) for a CLI command, close on exit."""
-    db = Database(settings.db_path, readers=readers)
+    db = make_database(settings.db, readers=readers)
     await db.open()
     catalog = load_sections()
 

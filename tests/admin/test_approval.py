@@ -9,6 +9,8 @@ from meyasubako import keys
 from meyasubako.domain import Forbidden, InvalidInput, InvalidTransition
 from tests.admin.helpers import as_user, events, get, new_item, post, setup_people
 
+BOTH_BACKENDS = True  # tests/conftest.py: each test runs on SQLite and on PostgreSQL
+
 
 @pytest.fixture
 async def world(client):

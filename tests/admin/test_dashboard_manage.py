@@ -11,6 +11,8 @@ from storage import staff as staff_db
 from tests.admin.helpers import as_user, flash_text, get, jst, new_item, post, setup_people
 from tests.conftest import csrf_of
 
+BOTH_BACKENDS = True  # tests/conftest.py: each test runs on SQLite and on PostgreSQL
+
 
 async def test_dashboard_figures_charts_and_csv(client):
     people = await setup_people(client.app)

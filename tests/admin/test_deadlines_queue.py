@@ -13,6 +13,8 @@ from storage import queue as queue_db
 from storage import submissions as subs
 from tests.admin.helpers import as_user, events, flash_text, get, jst, new_item, post, setup_people
 
+BOTH_BACKENDS = True  # tests/conftest.py: each test runs on SQLite and on PostgreSQL
+
 
 @pytest.mark.parametrize(("start", "days", "due"), [
     (date(2026, 4, 28), 10, date(2026, 5, 18)),  # 昭和の日, 憲法記念日(Sun) → 振替休日 5/6, みどり, こども
@@ -98,10 +100,11 @@ async def test_keyset_pages_cover_every_row_once_in_each_sort(client):
                                   and s.received_at.startswith("2026-10-05") for s in page.items)
         page = await queue_db.list_queue(conn, queue_db.QueueFilter(sections=None, overdue=True, today="2026-11-10"))
         assert page.total and all(s.due_at < "2026-11-10" for s in page.items)
-        plan = " ".join(str(tuple(r)) for r in await (await conn.execute(
-            "EXPLAIN QUERY PLAN SELECT id FROM submissions WHERE section = 'road' AND status = 'routed'"
-            " ORDER BY id DESC LIMIT 50")).fetchall())
-        assert "submissions_section_status_id" in plan
+        if getattr(conn, "dialect", "sqlite") == "sqlite":  # PostgreSQL plans by statistics, not by shape
+            plan = " ".join(str(tuple(r)) for r in await (await conn.execute(
+                "EXPLAIN QUERY PLAN SELECT id FROM submissions WHERE section = 'road' AND status = 'routed'"
+                " ORDER BY id DESC LIMIT 50")).fetchall())
+            assert "submissions_section_status_id" in plan
 
 
 async def test_queue_pages_and_hostile_query_strings(client):

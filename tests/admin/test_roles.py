@@ -12,6 +12,8 @@ from storage import users as users_db
 from tests.admin.helpers import as_user, events, get, new_item, post, setup_people, token
 from tests.conftest import PASSWORD, csrf_of
 
+BOTH_BACKENDS = True  # tests/conftest.py: each test runs on SQLite and on PostgreSQL
+
 ITEM_ACTIONS = {
     "route": {"section": "service"}, "accept": {}, "assign": {"assignee": "fukushi"}, "note": {"body": "見た"},
     "duplicate": {"original": "2026-000001"}, "close": {"reason": "mischief"}, "draft": {"body": "下書き"},

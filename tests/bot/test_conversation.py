@@ -7,6 +7,8 @@ from storage import submissions as subs
 from tests.bot.conftest import count, post_events, postback_data, receipts_in, settle
 from tests.line_double import follow_event, postback_event, sticker_event, text_event, user_id, video_event
 
+BOTH_BACKENDS = True  # tests/conftest.py: each test runs on SQLite and on PostgreSQL
+
 U1, U2 = user_id(1), user_id(2)
 POTHOLE = "家の前の市道に大きな穴があいていて、自転車で通ると危ないです。"
 MORE = "夜は暗くて特に見えにくいです。早めに補修してください。"

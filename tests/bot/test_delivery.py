@@ -8,6 +8,8 @@ import uuid
 from tests.bot.conftest import outbox_rows, post_events, settle
 from tests.line_double import follow_event, text_event, unfollow_event, user_id
 
+BOTH_BACKENDS = True  # tests/conftest.py: each test runs on SQLite and on PostgreSQL
+
 U1, U2 = user_id(1), user_id(2)
 OLD = 120_000  # ms: an event this old has a reply token past its window
 

@@ -14,6 +14,8 @@ from tests.bot.test_conversation import say, tap
 from tests.conftest import add_user, login
 from tests.line_double import image_event, location_event, postback_event, user_id
 
+BOTH_BACKENDS = True  # tests/conftest.py: each test runs on SQLite and on PostgreSQL
+
 U1 = user_id(1)
 JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + os.urandom(2048)
 PNG = b"\x89PNG\r\n\x1a\n" + os.urandom(512)

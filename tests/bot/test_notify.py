@@ -8,6 +8,8 @@ from tests.bot.test_conversation import say, tap
 from tests.conftest import add_user, admin_post, login, receipt_of, submit
 from tests.line_double import user_id
 
+BOTH_BACKENDS = True  # tests/conftest.py: each test runs on SQLite and on PostgreSQL
+
 U1 = user_id(1)
 ANSWER = "現地を確認し、12月中に補修します。ご連絡ありがとうございました。"
 

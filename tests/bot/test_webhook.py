@@ -7,6 +7,8 @@ import json
 from tests.bot.conftest import count, post_events, settle
 from tests.line_double import body_of, follow_event, sign, text_event, user_id
 
+BOTH_BACKENDS = True  # tests/conftest.py: each test runs on SQLite and on PostgreSQL
+
 U1 = user_id(1)
 
 

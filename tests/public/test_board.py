@@ -8,6 +8,8 @@ import pytest
 
 from tests.public.conftest import approver, make_item
 
+BOTH_BACKENDS = True  # tests/conftest.py: each test runs on SQLite and on PostgreSQL
+
 GOMI = "家の前のゴミ集積所にカラスが来て、ゴミが散らかっています。ネットを貸してください。"
 
 

@@ -10,6 +10,8 @@ import xml.etree.ElementTree as ET
 from handlers.opendata import FIELDS
 from tests.public.conftest import approver, make_item
 
+BOTH_BACKENDS = True  # tests/conftest.py: each test runs on SQLite and on PostgreSQL
+
 A = "{http://www.w3.org/2005/Atom}"
 
 

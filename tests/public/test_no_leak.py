@@ -17,6 +17,8 @@ from meyasubako import keys
 from tests.conftest import csrf_of
 from tests.public.conftest import approver, make_item
 
+BOTH_BACKENDS = True  # tests/conftest.py: each test runs on SQLite and on PostgreSQL
+
 PII = ["090-3141-5926", "山田花子", "hanako@example.jp", "桜町1丁目2番3号", "マイナンバー123456789012"]
 CONTROL = "publiccontrolword"  # in a published 要旨: must be found
 

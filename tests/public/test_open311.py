@@ -10,6 +10,8 @@ from meyasubako import keys
 from storage import submissions as subs
 from tests.public.conftest import approver, make_item
 
+BOTH_BACKENDS = True  # tests/conftest.py: each test runs on SQLite and on PostgreSQL
+
 # The GeoReport v2 field lists (wiki.open311.org/GeoReport_v2).
 SERVICE_FIELDS = {"service_code", "service_name", "description", "metadata", "type", "keywords", "group"}
 REQUEST_FIELDS = {

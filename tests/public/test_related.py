@@ -10,6 +10,8 @@ from meyasubako import keys
 from tests.conftest import csrf_of, receipt_of
 from tests.public.conftest import approver, make_item
 
+BOTH_BACKENDS = True  # tests/conftest.py: each test runs on SQLite and on PostgreSQL
+
 BENCH = "公園のベンチが壊れて座れません。修理してください。"
 
 
