@@ -21,7 +21,7 @@ import pytest
 
 from bench.harness import FormSession, Server, stop_all
 from bot import postback
-from tests.bot.conftest import RECEIPT
+from tests.bot.conftest import draft_of, receipt_of
 from tests.line_double import (
     ACCESS_TOKEN,
     CHANNEL_SECRET,
@@ -37,20 +37,6 @@ pytestmark = pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
 RESIDENTS = 12
 
 
-def draft_of(double: LineDouble, user: str) -> str | None:
-    for action in double.last_quick_reply(user):
-        pb = postback.decode(action.get("data"))
-        if pb is not None:
-            return pb.draft_id
-    return None
-
-
-def receipt_of(double: LineDouble, user: str) -> str | None:
-    for text in double.delivered_to(user):
-        m = RECEIPT.search(text)
-        if m:
-            return m.group(1)
-    return None
 
 
 async def webhook(http: aiohttp.ClientSession, url: str, double: LineDouble, event: dict) -> None:

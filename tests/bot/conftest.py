@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
+from bot import postback
 from bot.config import BotTuning
 from meyasubako import keys
 from meyasubako.app import create_app
@@ -26,6 +27,24 @@ FAST = BotTuning(request_timeout=0.5, content_timeout=0.5, backoff_base=0.02, ba
                  max_image_bytes=64 * 1024)
 
 RECEIPT = re.compile(r"受付番号[:：]\s*(\d{4}-\d{6})")
+
+
+def draft_of(double: LineDouble, user: str) -> str | None:
+    """The draft id the last quick reply to ``user`` carries in its postbacks, if any."""
+    for action in double.last_quick_reply(user):
+        pb = postback.decode(action.get("data"))
+        if pb is not None:
+            return pb.draft_id
+    return None
+
+
+def receipt_of(double: LineDouble, user: str) -> str | None:
+    """The first 受付番号 LINE delivered to ``user``."""
+    for text in double.delivered_to(user):
+        m = RECEIPT.search(text)
+        if m:
+            return m.group(1)
+    return None
 
 
 @pytest.fixture(autouse=True)

@@ -34,7 +34,7 @@ import aiohttp
 from bench.harness import Server
 from bot import postback
 from bot.config import now, stamp
-from tests.bot.conftest import RECEIPT
+from tests.bot.conftest import RECEIPT, draft_of, receipt_of
 from tests.line_double import (
     ACCESS_TOKEN,
     CHANNEL_SECRET,
@@ -61,20 +61,6 @@ class Ledger:
         self.conversations = 0
 
 
-def draft_of(double: LineDouble, user: str) -> str | None:
-    for action in double.last_quick_reply(user):
-        pb = postback.decode(action.get("data"))
-        if pb is not None:
-            return pb.draft_id
-    return None
-
-
-def receipt_of(double: LineDouble, user: str) -> str | None:
-    for text in double.delivered_to(user):
-        m = RECEIPT.search(text)
-        if m:
-            return m.group(1)
-    return None
 
 
 async def post(http: aiohttp.ClientSession, url: str, double: LineDouble, ledger: Ledger,
