@@ -22,5 +22,5 @@ def sqlite_path(db: str) -> Path:
 
 def make_database(db: str, *, readers: int = 3) -> AnyDatabase:
     if is_postgres_url(db):
-        return PgDatabase(db, readers=readers, max_size=max(10, readers * 2))
+        return PgDatabase(db, readers=readers, max_size=max(16, readers * 2))  # per process; PG default max_connections is 100
     return Database(sqlite_path(db), readers=readers)
