@@ -152,7 +152,8 @@ class InboxProcessor:
     @staticmethod
     def _unparseable(row: line_db.InboxRow) -> Effects:
         # The SDK did not recognize the event (a new message type, or a field it requires is
-        # missing). A message still deserves a polite answer; anything else is recorded only.
+        # missing). A message still deserves a polite answer; anything else is recorded only,
+        # with the outcome the webhook gives an event type the SDK does not know at all.
         if row.type == "message":
             return Effects("unsupported:unknown", [messages.text(messages.UNSUPPORTED)])
-        return Effects(f"ignored:{row.type}")
+        return Effects(f"ignored:unknown:{row.type}")
