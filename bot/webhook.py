@@ -144,6 +144,20 @@ async def webhook(request: web.Request) -> web.StreamResponse:
     if not signature or not signature_ok(bot.channel_secret, body, signature):
         log.warning("event=line_bad_signature present=%s", bool(signature))
         return _plain(400, "bad signature")
+    # Counted from here (a signed body is in hand): background processing waits while any is in
+    # flight (bot/gate.py), so a slow or unsigned client cannot hold it back.
+    gate = bot.gate
+    if gate is not None:
+        gate.enter()
+    try:
+        return await _store(request, bot, body)
+    finally:
+        if gate is not None:
+            gate.leave()
+
+
+async def _store(request: web.Request, bot: LineBot, body: bytes) -> web.StreamResponse:
+    """Parse a signed body and store its events in one transaction; 200 once committed."""
     try:
         text = body.decode("utf-8")
         raw_events = _without_lone_surrogates(json.loads(text)["events"], text)

@@ -170,7 +170,7 @@ async def test_a_redirect_is_not_followed_and_a_slow_answer_is_a_retry():
     async def handler(request: web.Request) -> web.StreamResponse:
         seen.append(request.path)
         if request.path.endswith("/push"):
-            await asyncio.sleep(2)
+            await asyncio.sleep(1)
             return web.json_response({})
         raise web.HTTPFound("/elsewhere")
 
