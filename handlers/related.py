@@ -97,8 +97,9 @@ async def _lookup(app: web.Application, key: tuple[object, ...] | None, terms: l
 
 def _forget(pending: dict[object, asyncio.Task[list[tuple[str, float]]]], key: object) -> None:
     task = pending.pop(key, None)
-    if task is not None and not task.cancelled():
-        task.exception()  # retrieved: a failed background lookup is logged by the next view, not by asyncio
+    if task is not None and not task.cancelled() and task.exception() is not None:
+        # Nobody may be waiting any more: say it here (the next view of the page tries again).
+        log.warning("event=related_lookup_failed key=%s error=%r", key, task.exception())
 
 
 async def related_items(app: web.Application, terms: list[str], *, exclude: str | None = None,
