@@ -26,6 +26,7 @@ class BotTuning:
     batch: int = 50
     send_concurrency: int = 8
     process_concurrency: int = 16      # users whose events are processed at the same time
+    intake_wait_max: float = 2.0       # processing steps aside for webhook requests this long at most (bot/gate.py)
     sweep_interval: float = 30.0       # re-kick events left unprocessed by a transient storage error
     max_body: int = 1024 * 1024        # webhook body cap (bytes)
     max_image_bytes: int = 10 * 1024 * 1024

@@ -17,9 +17,10 @@ import aiosqlite
 from linebot.v3.webhooks import Event
 
 from bot import media, messages
-from bot.config import BotTuning, now, stamp
+from bot.config import BotTuning, now, parse, stamp
 from bot.conversation import Conversation
 from bot.effects import Effects
+from bot.gate import IntakeGate
 from storage import line as line_db
 from storage import outbox as outbox_db
 from storage.db import Database
@@ -30,13 +31,15 @@ log = logging.getLogger("meyasubako.bot.inbox")
 
 class InboxProcessor:
     def __init__(self, db: Database, conversation: Conversation, tuning: BotTuning, files_dir,  # type: ignore[no-untyped-def]
-                 background: set[asyncio.Task[None]], wake_sender: Callable[[], None]) -> None:
+                 background: set[asyncio.Task[None]], wake_sender: Callable[[], None],
+                 gate: IntakeGate | None = None) -> None:
         self.db = db
         self.chat = conversation
         self.tuning = tuning
         self.files_dir = files_dir
         self.background = background
         self.wake_sender = wake_sender
+        self.gate = gate
         self._workers: dict[str, asyncio.Task[None]] = {}
         self._dirty: set[str] = set()
         self._sem = asyncio.Semaphore(tuning.process_concurrency)
@@ -78,6 +81,8 @@ class InboxProcessor:
                     if user_id in self._dirty:
                         continue
                     return  # no await between this check and leaving _workers: a kick cannot be lost
+                if self.gate is not None:  # acknowledgements first (bot/gate.py)
+                    await self.gate.quiet((now() - parse(row.received_at)).total_seconds())
                 async with self._sem:
                     ok = await self._process(row)
                 if not ok:
@@ -152,7 +157,8 @@ class InboxProcessor:
     @staticmethod
     def _unparseable(row: line_db.InboxRow) -> Effects:
         # The SDK did not recognize the event (a new message type, or a field it requires is
-        # missing). A message still deserves a polite answer; anything else is recorded only.
+        # missing). A message still deserves a polite answer; anything else is recorded only,
+        # with the outcome the webhook gives an event type the SDK does not know at all.
         if row.type == "message":
             return Effects("unsupported:unknown", [messages.text(messages.UNSUPPORTED)])
-        return Effects(f"ignored:{row.type}")
+        return Effects(f"ignored:unknown:{row.type}")

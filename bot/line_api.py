@@ -1,8 +1,14 @@
-"""The LINE Messaging API through line-bot-sdk v3's async client, with timeouts and classified outcomes.
+"""The LINE Messaging API over plain HTTP: one aiohttp session, JSON bodies, timeouts, classified outcomes.
 
 Nothing here retries: it makes one call and says what happened (sent, retry later, give up, reply
-token rejected), and the outbox sender decides. Every call carries ``_request_timeout`` because
-the SDK's default is 300 seconds.
+token rejected), and the outbox sender decides.
+
+Why not line-bot-sdk's client (it was used until the latency work of issue #7): every call went
+through its pydantic models (``ReplyMessageRequest.from_dict``, ``sanitize_for_serialization``,
+response parsing), ~1 ms of CPU per message on the background path that shares the event loop
+with webhook acknowledgements; it was the largest item in a profile of ``serve`` under webhook
+load. The endpoints, headers and bodies are the same as the SDK's (``tests/bot/test_wire.py``
+checks the bodies against the SDK's models), and so are the proxy settings (``trust_env``).
 """
 
 from __future__ import annotations
@@ -10,25 +16,21 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Any
+from urllib.parse import quote
 
 import aiohttp
-from linebot.v3.messaging import (
-    AsyncApiClient,
-    AsyncMessagingApi,
-    AsyncMessagingApiBlob,
-    Configuration,
-    PushMessageRequest,
-    ReplyMessageRequest,
-)
-from linebot.v3.messaging.exceptions import ApiException
-from pydantic import ValidationError
 
 from bot.config import BotTuning
 
 log = logging.getLogger("meyasubako.bot.api")
+
+API_HOST = "https://api.line.me"             # reply, push
+DATA_HOST = "https://api-data.line.me"       # message content (photos)
+USER_AGENT = "meyasubako-line-client/1"
 
 
 @dataclass(frozen=True)
@@ -59,8 +61,6 @@ def _retry_after(headers: Any) -> float | None:
     except ValueError:
         pass
     try:  # HTTP-date form
-        import time
-
         return max(0.0, parsedate_to_datetime(raw).timestamp() - time.time())
     except (TypeError, ValueError):
         return None
@@ -72,24 +72,28 @@ def _message_of(body: Any) -> str:
     if isinstance(body, str):
         try:
             return str(json.loads(body).get("message", body))[:300]
-        except (ValueError, AttributeError):
+        except (ValueError, AttributeError, RecursionError):
             return body[:300]
     return ""
 
 
+def outcome_of(status: int, body: bytes, headers: Any) -> Outcome:
+    """What an HTTP answer from LINE means for the outbox (see the sender's docstring)."""
+    if 200 <= status < 300:
+        return Outcome(sent=True, status=status)
+    msg = _message_of(body)
+    err = f"HTTP {status}: {msg}" if msg else f"HTTP {status}"
+    if status == 409:  # a push retry whose X-Line-Retry-Key LINE already accepted
+        return Outcome(sent=True, status=status, already_accepted=True, error=err)
+    if status == 429 or status >= 500:
+        return Outcome(sent=False, status=status, retry=True, retry_after=_retry_after(headers), error=err)
+    if status == 400 and "reply token" in msg.lower():
+        return Outcome(sent=False, status=status, invalid_reply_token=True, error=err)
+    return Outcome(sent=False, status=status, error=err)  # 400, 401, 403, 3xx...: retrying will not help
+
+
 def classify(exc: BaseException) -> Outcome:
-    """Turn what the SDK raised into an Outcome."""
-    if isinstance(exc, ApiException):
-        status = int(exc.status or 0)
-        msg = _message_of(exc.body)
-        err = f"HTTP {status}: {msg}" if msg else f"HTTP {status}"
-        if status == 409:
-            return Outcome(sent=True, status=status, already_accepted=True, error=err)
-        if status == 429 or status >= 500:
-            return Outcome(sent=False, status=status, retry=True, retry_after=_retry_after(exc.headers), error=err)
-        if status == 400 and "reply token" in msg.lower():
-            return Outcome(sent=False, status=status, invalid_reply_token=True, error=err)
-        return Outcome(sent=False, status=status or None, error=err)
+    """A call that got no HTTP answer: worth retrying (the push carries its retry key)."""
     if isinstance(exc, TimeoutError | asyncio.TimeoutError):
         return Outcome(sent=False, retry=True, error="timeout")
     if isinstance(exc, aiohttp.ClientError | OSError):
@@ -102,64 +106,77 @@ class LineApi:
 
     def __init__(self, access_token: str, host: str | None, tuning: BotTuning) -> None:
         self.tuning = tuning
-        # host=None lets the SDK use LINE's hosts (api.line.me, api-data.line.me for content);
-        # a host (a local double) receives every call.
-        self._config = Configuration(access_token=access_token, host=host.rstrip("/") if host else None)
-        self._client: AsyncApiClient | None = None
-        self.messaging: AsyncMessagingApi | None = None
-        self.blob: AsyncMessagingApiBlob | None = None
+        # host=None: LINE's hosts (api.line.me, api-data.line.me for content); a host (a local
+        # double) receives every call, as LINE_API_BASE documents.
+        base = host.rstrip("/") if host else None
+        self._api = base or API_HOST
+        self._data = base or DATA_HOST
+        self._auth = {"Authorization": f"Bearer {access_token}", "User-Agent": USER_AGENT}
+        self._session: aiohttp.ClientSession | None = None
 
     async def open(self) -> None:
-        self._client = AsyncApiClient(self._config)
-        self.messaging = AsyncMessagingApi(self._client)
-        self.blob = AsyncMessagingApiBlob(self._client)
+        # trust_env: HTTP(S)_PROXY / NO_PROXY are honoured, as the SDK's client did (offices
+        # often reach the internet only through a proxy).
+        self._session = aiohttp.ClientSession(headers=self._auth, trust_env=True,
+                                              connector=aiohttp.TCPConnector(limit=64))
 
     async def close(self) -> None:
-        if self._client is not None:
-            await self._client.close()
-            self._client = None
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def _post(self, call: str, path: str, payload: dict[str, Any], headers: dict[str, str]) -> Outcome:
+        assert self._session is not None, "LineApi.open() was not called"
+        # ASCII escapes (as the SDK sent): a stray lone surrogate cannot make encoding fail.
+        data = json.dumps(payload).encode("ascii")
+        try:
+            async with self._session.post(
+                self._api + path, data=data, allow_redirects=False,
+                headers={"Content-Type": "application/json", **headers},
+                timeout=aiohttp.ClientTimeout(total=self.tuning.request_timeout),
+            ) as resp:
+                if 200 <= resp.status < 300:
+                    # Accepted: the answer's body (sent message ids) is not needed, and a failure
+                    # while reading it must not turn a delivered message into a retry.
+                    return Outcome(sent=True, status=resp.status)
+                try:
+                    body = await resp.content.read(64 * 1024)
+                except (TimeoutError, aiohttp.ClientError, OSError):
+                    body = b""
+                return outcome_of(resp.status, body, resp.headers)
+        except Exception as exc:  # noqa: BLE001 - classify() re-raises what it does not know
+            out = classify(exc)
+            log.debug("event=line_call_failed call=%s error=%s", call, out.error)
+            return out
 
     async def reply(self, reply_token: str, messages: list[dict[str, Any]]) -> Outcome:
-        assert self.messaging is not None
-        req = ReplyMessageRequest.from_dict({"replyToken": reply_token, "messages": messages})
-        try:
-            resp = await self.messaging.reply_message_with_http_info(
-                req, _request_timeout=self.tuning.request_timeout
-            )
-        except ValidationError as exc:  # a 2xx whose body the SDK could not read: LINE took it
-            log.warning("event=line_response_unreadable call=reply error=%s", str(exc)[:200])
-            return Outcome(sent=True, status=200)
-        except Exception as exc:  # noqa: BLE001 - classify() re-raises what it does not know
-            return classify(exc)
-        return Outcome(sent=True, status=resp.status_code)
+        return await self._post("reply", "/v2/bot/message/reply",
+                                {"replyToken": reply_token, "messages": messages, "notificationDisabled": False}, {})
 
     async def push(self, to: str, messages: list[dict[str, Any]], retry_key: str) -> Outcome:
-        assert self.messaging is not None
-        req = PushMessageRequest.from_dict({"to": to, "messages": messages})
-        try:
-            resp = await self.messaging.push_message_with_http_info(
-                req, x_line_retry_key=retry_key, _request_timeout=self.tuning.request_timeout
-            )
-        except ValidationError as exc:
-            log.warning("event=line_response_unreadable call=push error=%s", str(exc)[:200])
-            return Outcome(sent=True, status=200)
-        except Exception as exc:  # noqa: BLE001
-            return classify(exc)
-        return Outcome(sent=True, status=resp.status_code)
+        return await self._post("push", "/v2/bot/message/push",
+                                {"to": to, "messages": messages, "notificationDisabled": False},
+                                {"X-Line-Retry-Key": retry_key})
 
     async def content(self, message_id: str) -> bytes:
-        """Download a photo the resident sent.
-
-        The SDK buffers the whole body (its ``_preload_content=False`` path is broken in 3.x), so
-        the size cap is enforced on what arrived; LINE's own limit on image messages bounds it.
-        """
-        assert self.blob is not None
+        """Download a photo the resident sent, refusing it as soon as it passes the size cap."""
+        assert self._session is not None, "LineApi.open() was not called"
+        cap = self.tuning.max_image_bytes
+        url = f"{self._data}/v2/bot/message/{quote(message_id, safe='')}/content"
         try:
-            data = await self.blob.get_message_content(message_id, _request_timeout=self.tuning.content_timeout)
-        except ApiException as exc:
-            raise ContentError("unavailable", f"HTTP {exc.status}") from exc
+            async with self._session.get(url, allow_redirects=False,
+                                         timeout=aiohttp.ClientTimeout(total=self.tuning.content_timeout)) as resp:
+                if resp.status != 200:
+                    raise ContentError("unavailable", f"HTTP {resp.status}")
+                if resp.content_length is not None and resp.content_length > cap:
+                    raise ContentError("too_large", f"{resp.content_length} bytes")
+                chunks: list[bytes] = []
+                size = 0
+                async for chunk in resp.content.iter_chunked(64 * 1024):
+                    size += len(chunk)
+                    if size > cap:
+                        raise ContentError("too_large", f"more than {cap} bytes")
+                    chunks.append(chunk)
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             raise ContentError("unavailable", type(exc).__name__) from exc
-        if len(data) > self.tuning.max_image_bytes:
-            raise ContentError("too_large", f"{len(data)} bytes")
-        return bytes(data)
+        return b"".join(chunks)

@@ -16,6 +16,7 @@ from aiohttp import web
 
 from bot.config import BotTuning, now, stamp
 from bot.conversation import Conversation, Deps
+from bot.gate import IntakeGate
 from bot.inbox import InboxProcessor
 from bot.line_api import LineApi
 from bot.notify import make_notifier
@@ -37,6 +38,7 @@ class LineBot:
         self.api: LineApi | None = None
         self.sender: OutboxSender | None = None
         self.inbox: InboxProcessor | None = None
+        self.gate: IntakeGate | None = None
         self._sweeper: asyncio.Task[None] | None = None
 
     def wake_sender(self) -> None:
@@ -61,8 +63,9 @@ class LineBot:
             files_dir=s.files_dir, base_url=s.base_url, section_name=section_name, analyze=workflow.nlp.analyze,
         )
         self.sender = OutboxSender(db, self.api, self.tuning)
+        self.gate = IntakeGate(self.tuning.intake_wait_max)
         self.inbox = InboxProcessor(db, Conversation(deps), self.tuning, s.files_dir, app[keys.BACKGROUND],
-                                    self.wake_sender)
+                                    self.wake_sender, self.gate)
         self.sender.start()
         await self.inbox.recover()
         self._sweeper = asyncio.get_running_loop().create_task(self._sweep(), name="line-inbox-sweep")

@@ -109,8 +109,11 @@ async def voice(request: web.Request) -> web.Response:
         if item is None:
             raise NotFound("該当する公開済みの投書は見つかりませんでした。")
         terms = await pub.public_terms(conn, item.id)
-    related = await related_items(request.app, terms, exclude=receipt_no)
-    return await render(request, "voice.html", {"item": item, "related": related})
+    related = await related_items(request.app, terms, exclude=receipt_no, deferrable=True)
+    if related is None:  # still being looked up (handlers/related.py): this page is not the final one
+        cache.do_not_store(request)
+    return await render(request, "voice.html", {"item": item, "related": related or [],
+                                                "related_pending": related is None})
 
 
 def setup_routes(app: web.Application) -> None:

@@ -120,6 +120,13 @@ class PublicCache:
 
 
 PUBLIC_CACHE = web.AppKey("public_cache", PublicCache)
+# Set by a handler whose page is complete but not final (an item page rendered before its related
+# items were found): served, never stored.
+NO_STORE = web.RequestKey("public_cache_no_store", bool)
+
+
+def do_not_store(request: web.Request) -> None:
+    request[NO_STORE] = True
 
 
 def setup(app: web.Application) -> None:
@@ -173,7 +180,8 @@ def cached(handler: Handler, *, related: bool = False) -> Handler:
         cache._inflight[key] = flight
         try:
             resp = await handler(request)
-            entry = _Entry(generation, resp.body, resp.content_type, resp.charset) if _cacheable(resp) else None  # type: ignore[union-attr,arg-type]
+            keep = _cacheable(resp) and not request.get(NO_STORE, False)
+            entry = _Entry(generation, resp.body, resp.content_type, resp.charset) if keep else None  # type: ignore[union-attr,arg-type]
             if entry is not None:
                 cache.put(key, entry)
             flight.set_result(entry)

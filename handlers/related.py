@@ -4,6 +4,14 @@ The workflow adds an item to the in-memory public index when it publishes it; th
 after a restart, so a start-up task reloads every published item's public terms (要旨 + answer,
 as stored in ``public_fts``) in batches. Lookups always re-read the items from storage with the
 ``published`` condition, so an item unpublished while the index was being rebuilt is never shown.
+
+An item page does not wait long for its related items when first views pile up: a lookup runs on
+the single NLP thread (~1-5 ms at 100k items, see nlp/similarity.py), and many first views at once
+queue there. While other lookups are queued, a page waits at most ``RELATED_BUDGET_S`` (a lone
+lookup, the usual case, up to ``SOLO_BUDGET_S``); then it is rendered without the list, with links
+to search instead, and kept out of the page cache. The lookup carries on in the background and
+fills the cache, so the next view is complete. At most ``MAX_PENDING`` lookups are queued; beyond
+that a first view renders the fallback at once instead of lengthening the queue (issue #7).
 """
 
 from __future__ import annotations
@@ -24,7 +32,11 @@ PUBLIC_INDEX_READY = web.AppKey("public_index_ready", asyncio.Event)
 # BM25 over a large index costs up to ~0.1 s per lookup, and an item's related items change only
 # when something is published or taken down: cache them per item, keyed also by the index size.
 RELATED_CACHE = web.AppKey("related_cache", OrderedDict)
+RELATED_PENDING = web.AppKey("related_pending", dict)  # cache key → the lookup task filling it
 CACHE_ITEMS = 4096
+RELATED_BUDGET_S = 0.05  # while other lookups are queued
+SOLO_BUDGET_S = 1.0      # the only lookup in flight: only a busy NLP thread (a retrain) makes it wait
+MAX_PENDING = 64
 REBUILD_BATCH = 1000
 MIN_SCORE = 0.15  # below this, "related" items share little more than a common word
 
@@ -48,6 +60,8 @@ async def public_index_ctx(app: web.Application) -> AsyncIterator[None]:
     """cleanup_ctx step (after the resources): rebuild the public similarity index in the background."""
     ready = app[PUBLIC_INDEX_READY] = asyncio.Event()
     app[RELATED_CACHE] = OrderedDict()
+    pending: dict[object, asyncio.Task[list[tuple[str, float]]]] = {}
+    app[RELATED_PENDING] = pending
 
     async def run() -> None:
         try:
@@ -62,14 +76,40 @@ async def public_index_ctx(app: web.Application) -> AsyncIterator[None]:
     try:
         yield
     finally:
-        if not task.done():
-            task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
+        lookups = list(pending.values())
+        for t in [task, *lookups]:
+            if not t.done():
+                t.cancel()
+        await asyncio.gather(task, *lookups, return_exceptions=True)
+
+
+async def _lookup(app: web.Application, key: tuple[object, ...] | None, terms: list[str], exclude: str | None,
+                  k: int) -> list[tuple[str, float]]:
+    hits = await app[keys.NLP].similar_to("public", terms, k=k, exclude=exclude)
+    hits = [(r, s) for r, s in hits if s >= MIN_SCORE]
+    if key is not None:
+        cache = app[RELATED_CACHE]
+        cache[key] = hits
+        if len(cache) > CACHE_ITEMS:
+            cache.popitem(last=False)
+    return hits
+
+
+def _forget(pending: dict[object, asyncio.Task[list[tuple[str, float]]]], key: object) -> None:
+    task = pending.pop(key, None)
+    if task is not None and not task.cancelled() and task.exception() is not None:
+        # Nobody may be waiting any more: say it here (the next view of the page tries again).
+        log.warning("event=related_lookup_failed key=%s error=%r", key, task.exception())
 
 
 async def related_items(app: web.Application, terms: list[str], *, exclude: str | None = None,
-                        k: int = 5) -> list[tuple[pub.PublicItem, float]]:
-    """Published items most similar to ``terms`` (best first), re-checked against storage."""
+                        k: int = 5, deferrable: bool = False) -> list[tuple[pub.PublicItem, float]] | None:
+    """Published items most similar to ``terms`` (best first), re-checked against storage.
+
+    ``deferrable`` (item pages): wait for a lookup that is not cached only within the budgets
+    above; None when it did not finish in time (it goes on in the background and fills the
+    cache). Otherwise (the web form's similar answers) the caller waits for the lookup.
+    """
     if not terms:
         return []
     nlp = app[keys.NLP]
@@ -78,13 +118,24 @@ async def related_items(app: web.Application, terms: list[str], *, exclude: str 
     if key is not None and key in cache:
         cache.move_to_end(key)
         hits = cache[key]
+    elif not deferrable or key is None:
+        hits = await _lookup(app, key, terms, exclude, k)
     else:
-        hits = await nlp.similar_to("public", terms, k=k, exclude=exclude)
-        hits = [(r, s) for r, s in hits if s >= MIN_SCORE]
-        if key is not None:
-            cache[key] = hits
-            if len(cache) > CACHE_ITEMS:
-                cache.popitem(last=False)
+        pending = app[RELATED_PENDING]
+        task = pending.get(key)
+        if task is None:
+            if len(pending) >= MAX_PENDING:
+                log.info("event=related_deferred receipt=%s reason=queue", exclude)
+                return None
+            task = asyncio.create_task(_lookup(app, key, terms, exclude, k), name=f"related-{exclude}")
+            pending[key] = task
+            task.add_done_callback(lambda _t, key=key: _forget(pending, key))
+        budget = RELATED_BUDGET_S if len(pending) > 1 else SOLO_BUDGET_S
+        done, _ = await asyncio.wait({task}, timeout=budget)
+        if not done:
+            log.info("event=related_deferred receipt=%s reason=budget", exclude)
+            return None
+        hits = task.result()
     if not hits:
         return []
     async with app[keys.DB].read() as conn:

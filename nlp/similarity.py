@@ -1,16 +1,28 @@
-"""Similar earlier submissions: BM25 over Sudachi terms with an inverted index.
+"""Similar earlier submissions: BM25 over Sudachi terms with an inverted index, scored with numpy.
 
-Used by staff to reuse answers and spot duplicates and by the web form to show related answers.
-An inverted index (term → {doc: tf}) keeps queries proportional to the postings of the query's
-terms, not to the number of documents, so it stays fast at 100k documents. Scores are divided by
-the query's score against itself, which puts them in [0, 1] (1 ≈ the same words).
+Used by staff to reuse answers and spot duplicates, by the web form to show related answers and by
+item pages on the notice board ("related items"). Scores are divided by the query's score against
+itself, which puts them in [0, 1] (1 ≈ the same words).
+
+Why numpy: a query must add up a BM25 contribution for every posting of every query term. With
+100k published items a common term has tens of thousands of postings, and the loop in Python cost
+~0.1-0.2 s per query on the single NLP thread (issue #7: item pages p99 220 ms). Each term's
+postings are kept as arrays (document slots, term frequencies), built on the first query after the
+term changed, and scores are accumulated with vectorized arithmetic: ~1 ms at 100k documents.
+
+The arithmetic is the same as the pure-Python version it replaced, operation for operation and in
+the same order (per document: 0.0 + term 1 + term 2 ... in query order), so the scores are the
+same floats and ties still break by key (``tests/nlp/test_similarity_numpy.py`` compares both).
 """
 
 from __future__ import annotations
 
+import heapq
 import math
 from collections import Counter
 from collections.abc import Collection, Sequence
+
+import numpy as np
 
 __all__ = ["SimilarityIndex"]
 
@@ -19,11 +31,15 @@ B = 0.75
 
 
 class SimilarityIndex:
-    """In-memory BM25 index; ``add`` the terms from :meth:`nlp.Analyzer.terms`."""
+    """In-memory BM25 index; ``add`` the terms from :meth:`nlp.Analyzer.terms`. Not thread-safe."""
 
     def __init__(self) -> None:
-        self._postings: dict[str, dict[str, int]] = {}
-        self._docs: dict[str, tuple[int, tuple[str, ...]]] = {}  # key → (length, distinct terms)
+        self._postings: dict[str, dict[int, int]] = {}          # term → {slot: tf}
+        self._docs: dict[str, tuple[int, tuple[str, ...], int]] = {}  # key → (length, distinct terms, slot)
+        self._keys: list[str | None] = []                       # slot → key (None: free)
+        self._free: list[int] = []
+        self._lengths = np.zeros(64, dtype=np.float64)           # slot → document length
+        self._arrays: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # term → (slots, tf), built lazily
         self._total_len = 0
 
     def __len__(self) -> int:
@@ -36,28 +52,49 @@ class SimilarityIndex:
         """Index (or re-index) one document."""
         if key in self._docs:
             self.remove(key)
+        slot = self._free.pop() if self._free else len(self._keys)
+        if slot == len(self._keys):
+            self._keys.append(key)
+            if slot >= len(self._lengths):
+                self._lengths = np.concatenate([self._lengths, np.zeros(len(self._lengths), dtype=np.float64)])
+        else:
+            self._keys[slot] = key
         tf = Counter(terms)
         for t, c in tf.items():
-            self._postings.setdefault(t, {})[key] = c
-        self._docs[key] = (len(terms), tuple(tf))
+            self._postings.setdefault(t, {})[slot] = c
+            self._arrays.pop(t, None)
+        self._lengths[slot] = len(terms)
+        self._docs[key] = (len(terms), tuple(tf), slot)
         self._total_len += len(terms)
 
     def remove(self, key: str) -> None:
         doc = self._docs.pop(key, None)
         if doc is None:
             return
-        length, distinct = doc
+        length, distinct, slot = doc
         self._total_len -= length
         for t in distinct:
+            self._arrays.pop(t, None)
             p = self._postings.get(t)
             if p is not None:
-                p.pop(key, None)
+                p.pop(slot, None)
                 if not p:
                     del self._postings[t]
+        self._keys[slot] = None
+        self._lengths[slot] = 0.0
+        self._free.append(slot)
 
     def _idf(self, df: int) -> float:
         n = len(self._docs)
         return math.log(1.0 + (n - df + 0.5) / (df + 0.5))
+
+    def _term_arrays(self, term: str, postings: dict[int, int]) -> tuple[np.ndarray, np.ndarray]:
+        arrays = self._arrays.get(term)
+        if arrays is None:
+            slots = np.fromiter(postings.keys(), dtype=np.int64, count=len(postings))
+            tfs = np.fromiter(postings.values(), dtype=np.float64, count=len(postings))
+            arrays = self._arrays[term] = (slots, tfs)
+        return arrays
 
     def query(self, terms: Sequence[str], k: int = 5, exclude: str | Collection[str] | None = None) -> list[tuple[str, float]]:
         """The ``k`` most similar documents as (key, score in [0, 1]), best first; ties by key."""
@@ -66,7 +103,8 @@ class SimilarityIndex:
         skip: Collection[str] = {exclude} if isinstance(exclude, str) else (exclude or ())
         avgdl = self._total_len / len(self._docs) or 1.0
         qtf = Counter(terms)
-        scores: dict[str, float] = {}
+        scores = np.zeros(len(self._keys), dtype=np.float64)
+        matched = False
         self_score = 0.0
         for t, qc in qtf.items():
             postings = self._postings.get(t)
@@ -76,14 +114,31 @@ class SimilarityIndex:
             self_score += idf * (qc * (K1 + 1)) / (qc + qnorm)
             if not postings:
                 continue
-            docs = self._docs
-            for key, tf in postings.items():
-                dl = docs[key][0]
-                s = idf * (tf * (K1 + 1)) / (tf + K1 * (1 - B + B * dl / avgdl))
-                scores[key] = scores.get(key, 0.0) + s
+            slots, tf = self._term_arrays(t, postings)
+            dl = self._lengths[slots]
+            # Same expression and order as the scalar version: idf * (tf*(K1+1)) / (tf + K1*(1-B+B*dl/avgdl)).
+            scores[slots] += idf * (tf * (K1 + 1)) / (tf + K1 * (1 - B + B * dl / avgdl))
+            matched = True
         for key in skip:
-            scores.pop(key, None)
-        if not scores or self_score <= 0:
+            doc = self._docs.get(key)
+            if doc is not None:
+                scores[doc[2]] = 0.0
+        if not matched or self_score <= 0:
             return []
-        best = sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))[:k]
-        return [(key, min(1.0, round(s / self_score, 6))) for key, s in best]
+        # The k best, best first, ties by key: take the highest score's documents (all of them,
+        # sorted by key), then the next highest, until k are taken. At most k passes of O(n)
+        # each; np.partition was slower (milliseconds) on the many equal scores of duplicates.
+        keys = self._keys
+        best: list[tuple[str, float]] = []
+        while len(best) < k:
+            top = float(scores.max())
+            if top <= 0.0:
+                break
+            group = np.flatnonzero(scores == top)
+            scores[group] = 0.0
+            # Only the first keys of a large tie (thousands of identical items) are needed.
+            need = k - len(best)
+            group_keys = [keys[s] for s in group.tolist()]
+            first = sorted(group_keys) if len(group_keys) <= 4 * need else heapq.nsmallest(need, group_keys)  # type: ignore[type-var]
+            best.extend((key, top) for key in first)  # type: ignore[misc]
+        return [(key, min(1.0, round(s / self_score, 6))) for key, s in best[:k]]

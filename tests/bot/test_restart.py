@@ -51,7 +51,7 @@ async def test_acknowledged_events_left_unprocessed_are_processed_at_start(make_
     await db.open()
 
     async def job(conn):  # type: ignore[no-untyped-def]
-        rows = [to_inbox(ev, None, BotTuning()) for ev in (fresh, old)]
+        rows = [to_inbox(ev, True, BotTuning()) for ev in (fresh, old)]
         return await line_db.insert_events(conn, rows, "2026-11-30T09:00:00.000000+09:00")
 
     assert len(await db.write(job)) == 2
@@ -80,7 +80,7 @@ async def test_crash_between_storing_the_submission_and_the_reply(make_line_clie
     line_api.reply_owner[ev["replyToken"]] = U1
 
     async def job(conn):  # type: ignore[no-untyped-def]
-        return await line_db.insert_events(conn, [to_inbox(ev, None, BotTuning())], "2026-11-30T09:00:00+09:00")
+        return await line_db.insert_events(conn, [to_inbox(ev, True, BotTuning())], "2026-11-30T09:00:00+09:00")
 
     await first.app[keys.DB].write(job)
     await first.close()

@@ -159,3 +159,70 @@ async def test_similar_json_is_rate_limited(make_client, settings):
     token = csrf_of(await (await client.get("/submit")).text())
     statuses = [(await similar_json(client, "公園", token)).status for _ in range(LOOKUPS_PER_MINUTE + 1)]
     assert statuses[:-1] == [200] * LOOKUPS_PER_MINUTE and statuses[-1] == 429
+
+
+async def _busy_nlp(app, seconds: float) -> asyncio.Future:  # type: ignore[no-untyped-def]
+    """Occupy the NLP thread the way a long job (a retrain, a queue of lookups) does."""
+    import time
+
+    return asyncio.ensure_future(app[keys.NLP]._run(time.sleep, seconds))
+
+
+async def test_item_pages_do_not_wait_for_related_items_when_first_views_pile_up(client):
+    from handlers.cache import PUBLIC_CACHE
+
+    a, b, c, _ = await seed(client.app)
+    await asyncio.wait_for(client.app[PUBLIC_INDEX_READY].wait(), 10)
+    busy = await _busy_nlp(client.app, 0.6)
+    # Two first views while the NLP thread is busy: the first lookup may wait (it is alone), the
+    # second is queued behind it and renders at once without the list, with links to search.
+    first = asyncio.ensure_future(client.get(f"/voices/{a}"))
+    await asyncio.sleep(0.05)
+    t0 = asyncio.get_running_loop().time()
+    resp = await client.get(f"/voices/{b}")
+    took = asyncio.get_running_loop().time() - t0
+    html = await resp.text()
+    assert resp.status == 200 and took < 0.4
+    assert "似た内容の投書を探しています" in html and related_of(html) == []
+    assert 'href="/#q"' in html and 'href="/?section=park"' in html
+    assert "板を交換しました。" in html  # the item itself is complete
+    await first
+    await busy
+    # The lookup went on in the background; the fallback page was not kept in the page cache.
+    cache = client.app[PUBLIC_CACHE]
+    for _ in range(50):
+        html = await (await client.get(f"/voices/{b}")).text()
+        if "探しています" not in html:
+            break
+        await asyncio.sleep(0.05)
+    assert related_of(html)[:1] == [a]
+    hits = cache.hits
+    assert related_of(await (await client.get(f"/voices/{b}")).text())[:1] == [a]
+    assert cache.hits == hits + 1  # the complete page is cached
+
+
+async def test_a_full_lookup_queue_renders_the_fallback_at_once(client, monkeypatch):
+    import handlers.related
+
+    a, b, c, _ = await seed(client.app)
+    await asyncio.wait_for(client.app[PUBLIC_INDEX_READY].wait(), 10)
+    monkeypatch.setattr(handlers.related, "MAX_PENDING", 1)
+    busy = await _busy_nlp(client.app, 0.5)
+    first = asyncio.ensure_future(client.get(f"/voices/{a}"))
+    await asyncio.sleep(0.05)
+    t0 = asyncio.get_running_loop().time()
+    html = await (await client.get(f"/voices/{c}")).text()
+    assert asyncio.get_running_loop().time() - t0 < 0.3
+    assert "似た内容の投書を探しています" in html
+    assert len(client.app[handlers.related.RELATED_PENDING]) == 1  # not queued: the queue was full
+    await first
+    await busy
+
+
+async def test_a_lone_lookup_waits_for_a_busy_nlp_thread_within_its_budget(client):
+    a, b, _, _ = await seed(client.app)
+    await asyncio.wait_for(client.app[PUBLIC_INDEX_READY].wait(), 10)
+    busy = await _busy_nlp(client.app, 0.3)
+    html = await (await client.get(f"/voices/{a}")).text()
+    assert related_of(html)[:1] == [b]  # alone: it waited (< SOLO_BUDGET_S) and is complete
+    await busy
