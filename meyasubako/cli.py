@@ -7,7 +7,19 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from meyasubako.commands import backup, check, classify, copy, eval, export, migrate, restore, retention, serve, user
+from meyasubako.commands import (
+    backup,
+    check,
+    classify,
+    copy,
+    eval,
+    export,
+    migrate,
+    restore,
+    retention,
+    serve,
+    user,
+)
 from meyasubako.logfmt import JournaldFormatter, stderr_is_journal
 
 COMMANDS = [serve, classify, eval, user, export, backup, restore, check, retention, migrate, copy]
