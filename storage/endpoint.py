@@ -151,7 +151,7 @@ async def open_endpoint(url: str, *, create: bool = False, readonly: bool = Fals
     if is_postgres_url(url):
         try:
             raw = await asyncpg.connect(url, timeout=CONNECT_TIMEOUT_S)
-        except (OSError, TimeoutError, ValueError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        except (OSError, TimeoutError, ValueError, OverflowError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             raise EndpointError(f"cannot connect to PostgreSQL at {redact(url)}: "
                                 f"{type(exc).__name__}: {exc}") from exc
         return PgEndpoint(url, raw)
