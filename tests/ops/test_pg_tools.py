@@ -27,7 +27,15 @@ from storage.pg import PgDatabase
 from tests.admin.helpers import post
 from tests.bot.conftest import post_events, postback_data, settle
 from tests.conftest import SECRET, add_user, admin_post, login, receipt_of, submit
-from tests.line_double import ACCESS_TOKEN, CHANNEL_SECRET, LineDouble, follow_event, postback_event, text_event, user_id
+from tests.line_double import (
+    ACCESS_TOKEN,
+    CHANNEL_SECRET,
+    LineDouble,
+    follow_event,
+    postback_event,
+    text_event,
+    user_id,
+)
 from tests.ops.helpers import execute, rows
 from tests.pg_cluster import create_database, drop_database
 from tests.public.conftest import make_item
@@ -243,6 +251,12 @@ async def test_copy_city_to_postgresql_serve_it_and_come_back(city, new_pg, make
         if t != "public_generation":
             assert f"  {t} " in out and f" {len(before[t])} rows" in out.split(f"  {t} ")[1].splitlines()[0]
     _same(before, await _pg_tables(target, city))
+    raw = await asyncpg.connect(target)
+    try:  # the copy switched the triggers off inside its transaction; they are on again
+        states = await raw.fetch("SELECT tgname, tgenabled FROM pg_trigger WHERE NOT tgisinternal")
+        assert states and all(r["tgenabled"] == b"O" for r in states), states
+    finally:
+        await raw.close()
     assert (await cli("check", "--db", target))[0] == 0
 
     # The service reads it on PostgreSQL: the board (and its search, through the copied index) ...
@@ -295,6 +309,18 @@ async def test_copy_refuses_a_target_with_data_and_leaves_it_alone(city, new_pg)
     assert code == 2 and "already holds data" in err
     code, _, err = await cli("copy", "--from", str(city), "--to", f"sqlite:///{city}")
     assert code == 2 and "same database" in err
+    # check on PostgreSQL finds what it finds on SQLite: a closed item without a reason.
+    raw = await asyncpg.connect(target)
+    try:
+        no = await raw.fetchval("UPDATE submissions SET status = 'closed', close_reason = NULL"
+                                " WHERE id = (SELECT MIN(id) FROM submissions) RETURNING receipt_no")
+    finally:
+        await raw.close()
+    code, out, _ = await cli("check", "--db", target)
+    assert code == 1 and f"{no}: closed without a reason" in out and "result: INCONSISTENT" in out
+    execute(city, f"UPDATE submissions SET status = 'closed', close_reason = NULL WHERE receipt_no = '{no}'")
+    code, sqlite_out, _ = await cli("check", "--db", str(city))
+    assert code == 1 and f"{no}: closed without a reason" in sqlite_out
 
 
 async def test_copy_refuses_schema_versions_that_differ(tmp_path, new_pg):
@@ -303,6 +329,9 @@ async def test_copy_refuses_schema_versions_that_differ(tmp_path, new_pg):
     target = await new_pg()
     code, _, err = await cli("copy", "--from", old, "--to", target)
     assert code == 2 and "source schema is behind" in err and "meyasubako migrate --db SOURCE" in err
+    code, _, err = await cli("copy", "--from", old, "--to", str(tmp_path / "new.sqlite3"))
+    assert code == 2 and "source schema is behind" in err
+    assert not list(tmp_path.glob("new.sqlite3*"))  # the refused copy left no file behind
     assert rows(Path(old), "SELECT MAX(version) AS v FROM schema_version")[0]["v"] == 50  # never migrated
     assert (await cli("migrate", "--db", old))[0] == 0
     execute(Path(old), "INSERT INTO schema_version (version, name) VALUES (9990, '9990_future.sql')")
