@@ -43,8 +43,6 @@ NOT_COPIED = {"schema_version"}  # each side records its own migrations
 PRESEEDED = {"sections", "public_generation"}
 DEFAULT_BATCH = 1000
 
-Progress = Callable[[str, int], Awaitable[None] | None]
-
 
 class CopyError(Exception):
     """The copy was refused or failed (and rolled back); the message says why."""
@@ -200,8 +198,7 @@ async def _quiet_triggers(dst: Endpoint) -> bool:
     return True
 
 
-async def _copy_tables(src: Endpoint, dst: Endpoint, batch: int, result: CopyResult,
-                       progress: Progress | None) -> None:
+async def _copy_tables(src: Endpoint, dst: Endpoint, batch: int, result: CopyResult) -> None:
     quiet = await _quiet_triggers(dst)
     for table in ORDER:
         started = time.perf_counter()
@@ -217,10 +214,6 @@ async def _copy_tables(src: Endpoint, dst: Endpoint, batch: int, result: CopyRes
         async for rows in _read_batches(src, table, cols, batch):
             await _write_batch(dst, table, cols, kinds, rows)
             n += len(rows)
-            if progress is not None:
-                maybe = progress(table, n)
-                if maybe is not None:
-                    await maybe
         result.tables.append(TableCopy(table, n, time.perf_counter() - started))
     if isinstance(dst, PgEndpoint):
         await _reset_identities(dst)
@@ -244,8 +237,7 @@ async def _verify(src: Endpoint, dst: Endpoint, result: CopyResult) -> None:
                             f"e.g. {tuple(bad[0])}")
 
 
-async def copy_database(source: str, target: str, *, batch: int = DEFAULT_BATCH,
-                        progress: Progress | None = None) -> CopyResult:
+async def copy_database(source: str, target: str, *, batch: int = DEFAULT_BATCH) -> CopyResult:
     """Copy every row of ``source`` into the empty database ``target`` (see the module docstring).
 
     Raises CopyError (refused, or failed and rolled back) or storage.endpoint.EndpointError
@@ -266,7 +258,7 @@ async def copy_database(source: str, target: str, *, batch: int = DEFAULT_BATCH,
             await migrations.migrate(dst.conn)  # an empty target gets the schema (or stays as it is)
             await _check_tables(src, dst)
             result = CopyResult(src.label, dst.label, version)
-            await _in_transactions(src, dst, lambda: _copy_and_verify(src, dst, batch, result, progress))
+            await _in_transactions(src, dst, lambda: _copy_and_verify(src, dst, batch, result))
             result.seconds = time.perf_counter() - started
             return result
         except BaseException:
@@ -281,12 +273,11 @@ async def copy_database(source: str, target: str, *, batch: int = DEFAULT_BATCH,
         await src.close()
 
 
-async def _copy_and_verify(src: Endpoint, dst: Endpoint, batch: int, result: CopyResult,
-                           progress: Progress | None) -> None:
+async def _copy_and_verify(src: Endpoint, dst: Endpoint, batch: int, result: CopyResult) -> None:
     # Checked again inside the target transaction: a serve that started on the target meanwhile
     # and took a submission makes the copy stop rather than merge into it.
     await _check_empty(dst)
-    await _copy_tables(src, dst, batch, result, progress)
+    await _copy_tables(src, dst, batch, result)
     await _verify(src, dst, result)
 
 
