@@ -58,11 +58,14 @@ def child_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
 class Server:
     """One ``meyasubako serve`` child process on a free loopback port."""
 
-    def __init__(self, db: Path, *, env: Mapping[str, str] | None = None, log: Path | None = None,
+    def __init__(self, db: Path | str, *, env: Mapping[str, str] | None = None, log: Path | None = None,
                  argv: Sequence[str] = ("-m", "meyasubako", "serve")) -> None:
-        self.db = Path(db)
+        # A SQLite path, or a postgresql:// URL (then ``log`` must be given: there is no file to sit beside).
+        self.db: Path | str = db if isinstance(db, str) and "://" in db else Path(db)
         self.env = child_env(env)
-        self.log = log or self.db.with_suffix(".log")
+        if log is None and isinstance(self.db, str):
+            raise ValueError("a server on a database URL needs a log path")
+        self.log = log or Path(self.db).with_suffix(".log")
         self.argv = list(argv)
         self.port = free_port()
         self.proc: subprocess.Popen[bytes] | None = None
@@ -79,7 +82,7 @@ class Server:
     def start(self, timeout: float = 30.0) -> Server:
         cmd = [PYTHON, *self.argv, "--host", "127.0.0.1", "--port", str(self.port)]
         if "meyasubako" in self.argv:
-            cmd += ["--db", str(self.db)]
+            cmd += ["--db", str(self.db)]  # a URL stays a str: a Path would fold its "//"
         with open(self.log, "ab") as logf:  # a file, not a pipe: a full pipe would stall the server
             self.proc = subprocess.Popen(cmd, env=self.env, cwd=ROOT, stdout=logf, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + timeout

@@ -11,6 +11,13 @@ Modes:
   webhook  POST signed LINE webhook bodies (one text message event each, unique webhookEventId)
            to /line/webhook; needs --channel-secret.
 
+``--url`` may list several servers (comma-separated): connection ``i`` talks to server ``i mod n``
+(round-robin per connection, as a load balancer with keep-alive would pin it).
+``--record FILE`` writes what identifies each acknowledged request, one per line, so that the
+caller can check from outside that every acknowledgement is stored: for ``form`` the submission's
+idempotency key (``web:`` + sha256(CSRF token + form_id), as handlers/public.py derives it from
+the form), for ``webhook`` the ``webhookEventId``. Warm-up requests are recorded too (they are stored).
+
 Prints one JSON object: requests, ok, statuses, errors, elapsed_s, rps, p50_ms, p90_ms, p99_ms, max_ms.
 It is pure Python (aiohttp) so that CI and laptops need nothing extra; the baseline server is
 measured with this same client in the same run, so the client's own cost is in both numbers.
@@ -20,9 +27,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
 import json
 import sys
 import time
+import uuid
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -61,6 +70,7 @@ class Run:
         self.statuses: Counter[int] = Counter()
         self.errors: Counter[str] = Counter()
         self.deadline = 0.0
+        self.acked: list[str] = []  # identifiers of acknowledged requests (see --record)
 
     def take(self) -> int | None:
         if self.duration is not None:
@@ -120,17 +130,20 @@ async def worker_form(run: Run, http: aiohttp.ClientSession, base: str, wid: int
         return
     while (n := run.take()) is not None:
         text = f"{TEXTS[n % len(TEXTS)]}（{wid}-{n}）"
+        form_id = uuid.uuid4().hex
 
-        async def go(text: str = text) -> int:
-            return (await browser.post(text, consent="yes" if n % 3 else "no")).status
+        async def go(text: str = text, form_id: str = form_id) -> int:
+            return (await browser.post(text, consent="yes" if n % 3 else "no", form_id=form_id)).status
 
-        await _timed(run, go)
+        if await _timed(run, go) == 303:
+            run.acked.append("web:" + hashlib.sha256((browser.csrf + form_id).encode()).hexdigest()[:32])
 
 
 async def worker_webhook(run: Run, http: aiohttp.ClientSession, base: str, secret: str, wid: int) -> None:
     user = f"U{wid:032x}"
     while (n := run.take()) is not None:
-        body = line_body([line_text_event(f"{TEXTS[n % len(TEXTS)]}（{wid}-{n}）", user_id=user)])
+        event = line_text_event(f"{TEXTS[n % len(TEXTS)]}（{wid}-{n}）", user_id=user)
+        body = line_body([event])
         headers = {"X-Line-Signature": line_signature(secret, body), "Content-Type": "application/json"}
 
         async def go(body: bytes = body, headers: dict[str, str] = headers) -> int:
@@ -138,7 +151,8 @@ async def worker_webhook(run: Run, http: aiohttp.ClientSession, base: str, secre
                 await resp.read()
                 return resp.status
 
-        await _timed(run, go)
+        if await _timed(run, go) == 200:
+            run.acked.append(str(event["webhookEventId"]))
 
 
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
@@ -150,14 +164,17 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         if args.paths_file:
             paths = [p for p in Path(args.paths_file).read_text().splitlines() if p]
 
+        urls = [u for u in args.url.split(",") if u]
+
         def workers(run: Run) -> list[Any]:
+            n = args.concurrency
             if args.mode == "get":
-                return [worker_get(run, http, args.url, paths, w) for w in range(args.concurrency)]
+                return [worker_get(run, http, urls[w % len(urls)], paths, w) for w in range(n)]
             if args.mode == "post":
-                return [worker_post(run, http, args.url, paths[0], w) for w in range(args.concurrency)]
+                return [worker_post(run, http, urls[w % len(urls)], paths[0], w) for w in range(n)]
             if args.mode == "form":
-                return [worker_form(run, http, args.url, w) for w in range(args.concurrency)]
-            return [worker_webhook(run, http, args.url, args.channel_secret, w) for w in range(args.concurrency)]
+                return [worker_form(run, http, urls[w % len(urls)], w) for w in range(n)]
+            return [worker_webhook(run, http, urls[w % len(urls)], args.channel_secret, w) for w in range(n)]
 
         warm = Run(args.warmup, None)
         if args.warmup:
@@ -167,6 +184,8 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         run.deadline = t0 + (args.duration or 0)
         await asyncio.gather(*workers(run))
         elapsed = time.perf_counter() - t0
+    if args.record:
+        Path(args.record).write_text("".join(a + "\n" for a in warm.acked + run.acked))
     lat = sorted(run.latencies)
     ok = sum(c for s, c in run.statuses.items() if 200 <= s < 400)
     return {
@@ -181,7 +200,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--url", required=True)
+    p.add_argument("--url", required=True, help="base URL, or several comma-separated (round-robin per connection)")
     p.add_argument("--mode", choices=["get", "post", "form", "webhook"], default="get")
     p.add_argument("--paths", default="/", help="comma-separated paths for --mode get")
     p.add_argument("--paths-file", help="one path per line (for --mode get)")
@@ -191,6 +210,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--warmup", type=int, default=0, help="untimed requests first")
     p.add_argument("--timeout", type=float, default=30.0)
     p.add_argument("--channel-secret", default="", help="LINE channel secret for --mode webhook")
+    p.add_argument("--record", help="write the identifiers of acknowledged form posts / webhook events here")
     args = p.parse_args(argv)
     if args.mode == "webhook" and not args.channel_secret:
         p.error("--mode webhook needs --channel-secret")

@@ -22,6 +22,7 @@ BENCHES = {
     "intake": "bench_intake.py",
     "reads": "bench_reads.py",
     "memory": "bench_memory.py",
+    "scale": "bench_scale.py",  # SQLite vs PostgreSQL, one and two processes (PostgreSQL rows skipped without it)
 }
 if (HERE / "bench_classify.py").exists():  # the NLP benchmark, from its own branch
     BENCHES["classify"] = "bench_classify.py"

@@ -26,6 +26,7 @@ import handlers.stats
 from handlers.related import public_index_ctx
 from meyasubako import keys, ops
 from meyasubako.catalog import load_sections
+from meyasubako.index_sync import index_sync_ctx
 from meyasubako.nlp_service import NlpService
 from meyasubako.ratelimit import RateLimiter
 from meyasubako.settings import Settings
@@ -114,6 +115,7 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(ops.serve_lock)  # before the database opens: restore refuses a served database
     app.cleanup_ctx.append(_resources)
     app.cleanup_ctx.append(public_index_ctx)  # after _resources: it reads the db into the nlp index
+    app.cleanup_ctx.append(index_sync_ctx)  # PostgreSQL: items other processes added reach this one's indexes
     app.cleanup_ctx.append(ops.scheduled_jobs)  # nightly backup, daily retention (when configured)
     handlers.public.setup_routes(app)
     handlers.health.setup_routes(app)

@@ -15,6 +15,7 @@ from dataclasses import asdict
 from typing import Any
 
 from nlp import Analyzer, PiiSpan, SimilarityIndex, mask
+from nlp.router import LearnedModel
 
 log = logging.getLogger("meyasubako.nlp")
 
@@ -58,15 +59,18 @@ class NlpService:
 
     async def retrain(self, examples: Sequence[tuple[str, str]]) -> int:
         """Train on (text, section) pairs that staff decided, then swap the model in."""
-
-        def work() -> None:
-            model = self.analyzer.train(examples) if examples else None
-            self.analyzer.use_model(model)
-
-        await self._run(work)
-        self.model_examples = len(examples)
-        log.info("event=retrain examples=%d", len(examples))
+        self.use_model(await self.train(examples) if examples else None)
         return len(examples)
+
+    async def train(self, examples: Sequence[tuple[str, str]]) -> LearnedModel:
+        """A model from (text, section) pairs, computed on the NLP thread; nothing is swapped in."""
+        return await self._run(self.analyzer.train, examples)
+
+    def use_model(self, model: LearnedModel | None) -> None:
+        """Switch routing to ``model`` (None = the shipped vocabulary only). Atomic for readers."""
+        self.analyzer.use_model(model)
+        self.model_examples = model.n_examples if model is not None else 0
+        log.info("event=retrain examples=%d", self.model_examples)
 
     async def index(self, which: str, key: str, terms: list[str]) -> None:
         idx = self.indexes[which]

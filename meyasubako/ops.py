@@ -26,6 +26,7 @@ from meyasubako.domain import dumps
 from meyasubako.settings import Settings
 from storage import backup as bk
 from storage import retention as rdb
+from storage import shared
 from storage.db import Database
 
 log = logging.getLogger("meyasubako.ops")
@@ -150,29 +151,67 @@ async def daily(name: str, hour: int, job: Callable[[], Awaitable[Any]], *, now:
             log.exception("event=job_failed job=%s", name)
 
 
+async def claimed(app: web.Application, name: str, at: dt.datetime, job: Callable[[], Awaitable[Any]]) -> bool:
+    """Run ``job`` if this process is the first to claim today's (JST) run of ``name``.
+
+    Several serve processes on one PostgreSQL database all wake at the scheduled hour; the claim
+    (a row keyed by job and day, migration 0080) lets exactly one of them run it. Returns whether
+    this process ran it. A crash mid-run leaves the day claimed: the job runs again the next day.
+    """
+    db = app[keys.DB]
+    period, stamp = at.astimezone(clock.JST).date().isoformat(), clock.iso(at)
+
+    async def claim(conn):  # type: ignore[no-untyped-def]
+        return await shared.claim_run(conn, name, period, stamp)
+
+    if not await db.write(claim):
+        log.info("event=job_skipped job=%s period=%s reason=claimed_elsewhere", name, period)
+        return False
+    outcome = "ok"
+    try:
+        await job()
+    except Exception as exc:
+        outcome = f"failed: {exc!r}"
+        raise
+    finally:
+        async def finish(conn):  # type: ignore[no-untyped-def]
+            await shared.finish_run(conn, name, period, clock.iso(clock.jst_now()), outcome)
+
+        await db.write(finish)
+    return True
+
+
 def backup_job(app: web.Application, now: clock.Clock = clock.jst_now) -> Callable[[], Awaitable[None]]:
     async def run() -> None:
-        state = app[OPS]
-        state.last_backup_at = time.time()
-        try:
-            res = await asyncio.get_running_loop().run_in_executor(None, scheduled_backup, app[keys.SETTINGS], now())
-        except Exception:
-            state.last_backup_ok = False
-            raise
-        state.last_backup_ok, state.last_backup_bytes = True, res.bytes
+        await claimed(app, "backup", now(), lambda: _backup(app, now))
 
     return run
+
+
+async def _backup(app: web.Application, now: clock.Clock) -> None:
+    state = app[OPS]
+    state.last_backup_at = time.time()
+    try:
+        res = await asyncio.get_running_loop().run_in_executor(None, scheduled_backup, app[keys.SETTINGS], now())
+    except Exception:
+        state.last_backup_ok = False
+        raise
+    state.last_backup_ok, state.last_backup_bytes = True, res.bytes
 
 
 def retention_job(app: web.Application) -> Callable[[], Awaitable[None]]:
     async def run() -> None:
-        settings = app[keys.SETTINGS]
-        report = await retention_pass(app[keys.DB], days=settings.retention_days, files_dir=settings.files_dir,
-                                      now=app[keys.WORKFLOW].now(), nlp=app[keys.NLP])
-        app[OPS].last_retention_at = time.time()
-        app[OPS].retention_erased_total += len(report.erased)
+        await claimed(app, "retention", app[keys.WORKFLOW].now(), lambda: _retention(app))
 
     return run
+
+
+async def _retention(app: web.Application) -> None:
+    settings = app[keys.SETTINGS]
+    report = await retention_pass(app[keys.DB], days=settings.retention_days, files_dir=settings.files_dir,
+                                  now=app[keys.WORKFLOW].now(), nlp=app[keys.NLP])
+    app[OPS].last_retention_at = time.time()
+    app[OPS].retention_erased_total += len(report.erased)
 
 
 # -- serve contexts ---------------------------------------------------------------------------------

@@ -154,7 +154,7 @@ class StaffActions:
         for no in receipt_nos:
             try:
                 async with self.db.read() as conn:
-                    sub = await self._load(conn, no)
+                    sub = await self._load(conn, no, lock=False)
                 self.authorize(user, sub, approver_only=True)
                 if sub.status != Status.APPROVED:
                     raise InvalidTransition("決裁済みではありません。")

@@ -67,8 +67,9 @@ class Workflow(StaffActions):
         self.notifiers: list[Notifier] = []
 
     # -- helpers ---------------------------------------------------------------------------------
-    async def _load(self, conn: aiosqlite.Connection, receipt_no: str) -> Submission:
-        sub = await subs.by_receipt(conn, receipt_no)
+    async def _load(self, conn: aiosqlite.Connection, receipt_no: str, *, lock: bool = True) -> Submission:
+        """``lock``: in a write job that changes the item (the default); False on a read connection."""
+        sub = await subs.by_receipt(conn, receipt_no, lock=lock)
         if sub is None:
             raise NotFound("該当する受付番号が見つかりません。")
         return sub

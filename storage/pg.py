@@ -150,8 +150,15 @@ class PgConnection:
 
     dialect = "postgresql"
 
-    def __init__(self, raw: asyncpg.Connection) -> None:
+    def __init__(self, raw: asyncpg.Connection, db: PgDatabase | None = None) -> None:
         self.raw = raw
+        self._db = db
+
+    async def take_receipt(self, year: int) -> int:
+        """The next receipt counter value, committed on its own (see submissions.next_receipt_no)."""
+        if self._db is None:
+            raise StorageUnavailable("no database for the receipt counter")
+        return await self._db.take_receipt(year)
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> _Pending:
         return _Pending(self, sql, params)
@@ -198,6 +205,8 @@ class PgDatabase:
         self.commits = 0
         self.jobs = 0
         self.retries = 0
+        self._counter: asyncpg.Connection | None = None
+        self._counter_lock = asyncio.Lock()
 
     @property
     def pool(self) -> asyncpg.Pool:
@@ -219,7 +228,39 @@ class PgDatabase:
             if applied:
                 log.info("event=migrate applied=%s db=postgresql", applied)
 
+    async def take_receipt(self, year: int) -> int:
+        """One counter increment in its own committed transaction, on a connection kept for it.
+
+        The row lock is held for one statement, not for a whole submission's transaction, so
+        submissions of every process no longer queue behind each other here. The commit is
+        asynchronous (``synchronous_commit = off``) yet safe: WAL is flushed in order, so the
+        submission that uses the number, committed synchronously later, makes the increment
+        durable too; if that submission never commits, its number was never shown to anyone.
+        """
+        from storage.submissions import TAKE_RECEIPT
+
+        async with self._counter_lock:
+            for attempt in range(2):
+                try:
+                    if self._counter is None or self._counter.is_closed():
+                        self._counter = await asyncpg.connect(self.dsn)
+                        await self._counter.execute("SET synchronous_commit = off")
+                    return int(await self._counter.fetchval(translate(TAKE_RECEIPT), year))
+                except (*_UNAVAILABLE, OSError) as exc:
+                    self._counter = None
+                    if attempt == 1:
+                        raise StorageUnavailable(f"receipt counter: {exc}") from exc
+                except asyncpg.PostgresError as exc:
+                    if is_unavailable(exc):
+                        raise StorageUnavailable(f"receipt counter: {exc}") from exc
+                    raise
+        raise AssertionError("unreachable")
+
     async def close(self) -> None:
+        if self._counter is not None:
+            with contextlib.suppress(Exception):
+                await self._counter.close()
+            self._counter = None
         if self._pool is not None:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._pool.close(), timeout=10)
@@ -241,6 +282,12 @@ class PgDatabase:
             # Read-only like SQLite's readers (query_only): a read path can never write by mistake.
             async with raw.transaction(readonly=True):
                 yield PgConnection(raw)
+        except _UNAVAILABLE as exc:  # the server went away mid-read: a 503, not a 500
+            raise StorageUnavailable(str(exc)) from exc
+        except asyncpg.PostgresError as exc:
+            if is_unavailable(exc):
+                raise StorageUnavailable(str(exc)) from exc
+            raise
         finally:
             await self.pool.release(raw)
 
@@ -263,7 +310,7 @@ class PgDatabase:
         started = time.perf_counter()
         try:
             async with raw.transaction():
-                result = await fn(PgConnection(raw))
+                result = await fn(PgConnection(raw, self))
             self.commits += 1
             self.jobs += 1
             return result

@@ -230,3 +230,14 @@ async def public_generation(conn: aiosqlite.Connection) -> int:
     async with conn.execute("SELECT n FROM public_generation WHERE id = 1") as cur:
         row = await cur.fetchone()
     return int(row[0]) if row else 0
+
+
+async def public_terms_published_since(conn: aiosqlite.Connection, since: str,
+                                       limit: int = 500) -> list[tuple[str, str, list[str]]]:
+    """(published_at, receipt_no, public terms) of items published after ``since``, oldest first."""
+    async with conn.execute(
+        "SELECT s.published_at, s.receipt_no, f.terms FROM submissions s JOIN public_fts f ON f.rowid = s.id"
+        " WHERE s.status = 'published' AND s.published_at > ? ORDER BY s.published_at, s.id LIMIT ?",
+        (since, limit),
+    ) as cur:
+        return [(r[0], r[1], r[2].split()) for r in await cur.fetchall()]

@@ -94,3 +94,12 @@ async def staff_terms(conn: aiosqlite.Connection, limit: int = 200_000) -> list[
         "SELECT receipt_no, terms FROM submissions WHERE terms != '' ORDER BY id DESC LIMIT ?", (limit,)
     ) as cur:
         return [(r[0], r[1]) for r in await cur.fetchall()]
+
+
+async def staff_terms_after(conn: aiosqlite.Connection, after_id: int, limit: int = 500) -> list[tuple[int, str, str]]:
+    """(id, receipt_no, terms) of items with id > ``after_id``, in id order (another process's new items)."""
+    async with conn.execute(
+        "SELECT id, receipt_no, terms FROM submissions WHERE id > ? AND terms != '' ORDER BY id LIMIT ?",
+        (after_id, limit),
+    ) as cur:
+        return [(int(r[0]), r[1], r[2]) for r in await cur.fetchall()]

@@ -17,6 +17,7 @@ from meyasubako.domain import (
     Submission,
     dumps,
 )
+from storage.dialect import for_update
 
 _COLUMNS = (
     "id, receipt_no, channel, text, place, lat, lon, contact, line_user_id, consent, status, section,"
@@ -63,15 +64,26 @@ async def _one(conn: aiosqlite.Connection, where: str, params: Sequence[Any]) ->
 
 
 # -- receipt numbers ------------------------------------------------------------------------------
+TAKE_RECEIPT = ("INSERT INTO receipt_counters (year, last) VALUES (?, 1)"
+                " ON CONFLICT (year) DO UPDATE SET last = receipt_counters.last + 1 RETURNING last")
+
+
 async def next_receipt_no(conn: aiosqlite.Connection, year: int) -> str:
-    """Next number of the year, e.g. ``2026-000123``. Must run inside the writer's transaction."""
-    async with conn.execute(
-        "INSERT INTO receipt_counters (year, last) VALUES (?, 1)"
-        " ON CONFLICT (year) DO UPDATE SET last = receipt_counters.last + 1 RETURNING last",
-        (year,),
-    ) as cur:
-        row = await cur.fetchone()
-    return f"{year}-{row[0]:06d}"
+    """Next number of the year, e.g. ``2026-000123``, inside a write job.
+
+    SQLite: in the job's own transaction (one writer: nothing waits on the counter row).
+    PostgreSQL: taken in a short transaction of its own (``PgConnection.take_receipt``) and
+    committed at once, so that concurrent submissions of all processes do not queue on the counter
+    row for the length of each other's transactions. A job that then fails leaves a gap in the
+    numbers, never a number handed out twice.
+    """
+    take = getattr(conn, "take_receipt", None)
+    if take is not None:
+        last = await take(year)
+    else:
+        async with conn.execute(TAKE_RECEIPT, (year,)) as cur:
+            last = (await cur.fetchone())[0]
+    return f"{year}-{last:06d}"
 
 
 # -- writes -----------------------------------------------------------------------------------------
@@ -188,8 +200,10 @@ async def by_id(conn: aiosqlite.Connection, sub_id: int) -> Submission | None:
     return await _one(conn, "id = ?", (sub_id,))
 
 
-async def by_receipt(conn: aiosqlite.Connection, receipt_no: str) -> Submission | None:
-    return await _one(conn, "receipt_no = ?", (receipt_no,))
+async def by_receipt(conn: aiosqlite.Connection, receipt_no: str, *, lock: bool = False) -> Submission | None:
+    """``lock``: inside a write job that changes the row (PostgreSQL: SELECT ... FOR UPDATE, so two
+    processes acting on one item at once take turns and the second sees the first's change)."""
+    return await _one(conn, "receipt_no = ?" + (for_update(conn) if lock else ""), (receipt_no,))
 
 
 async def by_token_hash(conn: aiosqlite.Connection, token_hash: str) -> Submission | None:

@@ -73,7 +73,8 @@ class Cluster:
             return self.url
         bindir = _bindir()
         assert bindir is not None
-        self.dir = Path(tempfile.mkdtemp(prefix="meyasubako-pg-"))
+        # Under /tmp, not $TMPDIR: as root the server runs as `postgres`, which must reach the directory.
+        self.dir = Path(tempfile.mkdtemp(prefix="meyasubako-pg-", dir="/tmp" if os.geteuid() == 0 else None))
         if os.geteuid() == 0:
             self._user = RUN_AS
             pw = pwd.getpwnam(RUN_AS)
@@ -82,13 +83,23 @@ class Cluster:
         self._run(str(bindir / "initdb"), "-D", str(data), "-U", "meyasubako", "--auth=trust",
                   "-E", "UTF8", "--locale=C", "--no-sync")
         self.port = _free_port()
+        self.resume()
+        self.url = f"postgresql://meyasubako@127.0.0.1:{self.port}/postgres"
+        return self.url
+
+    def resume(self) -> None:
+        """(Re)start the server on the same port and data directory."""
+        assert self.dir is not None
         opts = [f"-p {self.port}", "-c listen_addresses=127.0.0.1", f"-k {self.dir}", "-c max_connections=200"]
         if not self.durable:  # tests: crash safety of the test cluster itself is not under test
             opts += ["-c fsync=off", "-c synchronous_commit=off", "-c full_page_writes=off"]
-        self._run(str(bindir / "pg_ctl"), "-D", str(data), "-l", str(self.dir / "log"), "-w", "-t", "60",
-                  "-o", " ".join(opts), "start")
-        self.url = f"postgresql://meyasubako@127.0.0.1:{self.port}/postgres"
-        return self.url
+        self._run(str(_bindir() / "pg_ctl"), "-D", str(self.dir / "data"), "-l", str(self.dir / "log"), "-w",
+                  "-t", "60", "-o", " ".join(opts), "start")
+
+    def pause(self) -> None:
+        """Stop the server (fast: open connections are cut), keeping the data: an outage."""
+        assert self.dir is not None
+        self._run(str(_bindir() / "pg_ctl"), "-D", str(self.dir / "data"), "-m", "fast", "-w", "stop")
 
     def stop(self) -> None:
         if self.dir is None:

@@ -129,3 +129,9 @@ def test_export_jsonl_and_csv(tmp_path, server):
 def test_missing_line_access_token_is_named(tmp_path):
     out = run_cli("serve", "--db", str(tmp_path / "x.sqlite3"), env={"LINE_CHANNEL_SECRET": "s", "MEYASUBAKO_SECRET_KEY": "k" * 32})
     assert out.returncode == 2 and b"LINE_CHANNEL_ACCESS_TOKEN" in out.stderr
+
+
+def test_serve_on_an_unreachable_postgresql_says_so_without_a_traceback():
+    res = run_cli("serve", "--port", "0", "--db", "postgresql://nobody@127.0.0.1:1/meyasubako", env={"MEYASUBAKO_SECRET_KEY": "0123456789abcdef0123"})
+    err = res.stderr.decode()
+    assert res.returncode == 1 and "cannot connect to PostgreSQL" in err and "Traceback" not in err, err

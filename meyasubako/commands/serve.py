@@ -9,6 +9,7 @@ from aiohttp import web
 from meyasubako.app import create_app
 from meyasubako.commands.common import add_db_flag, fail
 from meyasubako.settings import SettingsError, ensure_secret_key, from_env, parse_networks
+from storage.errors import StorageUnavailable
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -35,6 +36,8 @@ def ops_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--backup-keep", type=int, help="env MEYASUBAKO_BACKUP_KEEP: nightly backups kept (default 7)")
     g.add_argument("--backup-hour", type=int, help="env MEYASUBAKO_BACKUP_HOUR: hour (JST) of the nightly backup (default 3)")
     g.add_argument("--metrics-token", help="env MEYASUBAKO_METRICS_TOKEN: bearer token for /metrics from other hosts")
+    g.add_argument("--files-dir", help="env MEYASUBAKO_FILES_DIR: residents' photos (default: beside the SQLite file, "
+                                       "or var/meyasubako-files; several machines: storage they all mount)")
 
 
 def ops_overrides(args: argparse.Namespace) -> dict[str, object]:
@@ -43,6 +46,7 @@ def ops_overrides(args: argparse.Namespace) -> dict[str, object]:
         if args.trusted_proxies is not None else None,
         "retention_days": args.retention_days, "backup_dir": args.backup_dir, "backup_keep": args.backup_keep,
         "backup_hour": args.backup_hour, "metrics_token": args.metrics_token,
+        "files": getattr(args, "files_dir", None),
     }
 
 
@@ -60,6 +64,9 @@ def run(args: argparse.Namespace) -> int:
         return fail(str(exc))
     # run_app handles SIGINT/SIGTERM: stops accepting, lets in-flight handlers finish (shutdown_timeout),
     # then runs cleanup_ctx, which drains the writer queue before closing the database.
-    web.run_app(app, host=settings.host, port=settings.port, access_log=None, shutdown_timeout=30,
-                print=lambda msg: print(msg, flush=True))
+    try:
+        web.run_app(app, host=settings.host, port=settings.port, access_log=None, shutdown_timeout=30,
+                    print=lambda msg: print(msg, flush=True))
+    except StorageUnavailable as exc:  # e.g. PostgreSQL unreachable at start: say so, no traceback
+        return fail(f"cannot start: {exc}", code=1)
     return 0

@@ -44,8 +44,9 @@ async def line_api():  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def line_settings(tmp_path: Path, line_api: LineDouble) -> Settings:
-    return Settings(db=str(tmp_path / "meyasubako.sqlite3"), secret_key=SECRET, rate_limit=0,
+def line_settings(db_url: str, backend: str, tmp_path: Path, line_api: LineDouble) -> Settings:
+    files = str(tmp_path / "files") if backend == "postgresql" else ""  # SQLite: beside the file
+    return Settings(db=db_url, secret_key=SECRET, rate_limit=0, files=files,
                     line_channel_secret=CHANNEL_SECRET, line_channel_access_token=ACCESS_TOKEN,
                     line_api_base=line_api.base_url, base_url="http://meyasubako.example.jp")
 

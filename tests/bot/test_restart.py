@@ -11,7 +11,7 @@ from bot.webhook import to_inbox
 from meyasubako import keys
 from meyasubako.domain import Channel, NewSubmission
 from storage import line as line_db
-from storage.db import Database
+from storage.connect import make_database
 from tests.bot.conftest import FAST, count, post_events, postback_data, receipts_in, settle
 from tests.bot.test_conversation import say
 from tests.line_double import postback_event, text_event, user_id
@@ -47,7 +47,7 @@ async def test_acknowledged_events_left_unprocessed_are_processed_at_start(make_
     fresh = text_event(U1, "公園の噴水が止まっています。")
     old = text_event(U2, "横断歩道の白線が消えています。", ts_ms=int(time.time() * 1000) - 120_000)
     line_api.reply_owner[fresh["replyToken"]] = U1
-    db = Database(line_settings.db_path)
+    db = make_database(line_settings.db)
     await db.open()
 
     async def job(conn):  # type: ignore[no-untyped-def]

@@ -117,6 +117,6 @@ async def test_lookup_by_receipt_numbers_uses_the_unique_index(client):
 
 async def test_stats_query_reads_the_covering_index(client):
     async with client.app[keys.DB].read() as conn:
-        async with conn.execute("EXPLAIN QUERY PLAN " + ps._QUERY, ("2026-04", "2027-04")) as cur:
+        async with conn.execute("EXPLAIN QUERY PLAN " + ps._query(conn), ("2026-04", "2027-04")) as cur:
             plan = " | ".join(r[3] for r in await cur.fetchall())
     assert "COVERING INDEX submissions_stats" in plan, plan
