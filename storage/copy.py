@@ -35,12 +35,14 @@ from storage.endpoint import Endpoint, PgEndpoint, SqliteEndpoint, open_endpoint
 ORDER = [
     "sections", "users", "submissions", "events", "answers", "notes", "answer_templates", "admin_audit",
     "outbox", "line_inbox", "line_users", "line_drafts", "attachments", "privacy_log", "receipt_counters",
-    "public_generation", "staff_fts", "public_fts",
+    "shared_state", "job_runs", "public_generation", "staff_fts", "public_fts",
 ]
 NOT_COPIED = {"schema_version"}  # each side records its own migrations
-# Rows a fresh, never-used target already has: the section catalog (seeded at start-up) and the
-# public page generation (inserted by its migration). They are replaced, not counted as "data".
-PRESEEDED = {"sections", "public_generation"}
+# Rows a fresh, never-used target already has: the section catalog (seeded at start-up), the public
+# page generation (inserted by its migration), and what a serve started on it writes by itself (the
+# router model it trained from nothing, the scheduled jobs it claimed). They are replaced by the
+# source's, not counted as "data".
+PRESEEDED = {"sections", "public_generation", "shared_state", "job_runs"}
 DEFAULT_BATCH = 1000
 
 
