@@ -7,10 +7,22 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from meyasubako.commands import backup, check, classify, eval, export, restore, retention, serve, user
+from meyasubako.commands import (
+    backup,
+    check,
+    classify,
+    copy,
+    eval,
+    export,
+    migrate,
+    restore,
+    retention,
+    serve,
+    user,
+)
 from meyasubako.logfmt import JournaldFormatter, stderr_is_journal
 
-COMMANDS = [serve, classify, eval, user, export, backup, restore, check, retention]
+COMMANDS = [serve, classify, eval, user, export, backup, restore, check, retention, migrate, copy]
 
 
 def setup_logging(level: int = logging.INFO) -> None:

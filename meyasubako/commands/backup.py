@@ -12,7 +12,7 @@ from storage import backup as bk
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("backup", help="back up the database and stored files while the service runs")
+    p = sub.add_parser("backup", help="back up the database and stored files while the service runs (SQLite; PostgreSQL: pg_dump)")
     p.add_argument("--to", required=True, metavar="FILE",
                    help="backup file to create (.tar.gz); a directory gets a time-stamped file inside")
     add_db_flag(p)
@@ -21,6 +21,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     settings = settings_from(args)
+    if settings.is_postgres:
+        return fail("backup copies a SQLite file; for PostgreSQL use pg_dump (e.g. pg_dump -Fc -f FILE URL) "
+                    "or the server's own backups, and copy MEYASUBAKO_FILES_DIR beside it")
     out = Path(args.to)
     now = clock.jst_now()
     if out.is_dir():

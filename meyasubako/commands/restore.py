@@ -10,7 +10,7 @@ from storage import backup as bk
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("restore", help="restore a backup into an empty location (or --force over an old one)")
+    p = sub.add_parser("restore", help="restore a backup into an empty location (or --force over an old one); SQLite only")
     p.add_argument("--from", dest="src", required=True, metavar="FILE", help="backup file made by `meyasubako backup`")
     p.add_argument("--db", required=True, help="database path to restore to (its files directory goes beside it)")
     p.add_argument("--force", action="store_true",
@@ -20,6 +20,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     settings = settings_from(args)
+    if settings.is_postgres:
+        return fail("restore writes a SQLite file; for PostgreSQL use pg_restore with a pg_dump file, or restore "
+                    "the backup to a SQLite file and `meyasubako copy --from FILE --to URL`")
     src = Path(args.src)
     if not src.is_file():
         return fail(f"no backup file at {src}")
