@@ -33,7 +33,7 @@ from itertools import accumulate
 from operator import itemgetter
 from typing import NamedTuple
 
-from sudachipy import Dictionary, Morpheme, SplitMode
+from sudachipy import Dictionary, SplitMode
 from sudachipy import Tokenizer as SudachiTokenizer
 
 __all__ = ["Lexeme", "Token", "Tokenized", "TextProcessor", "normalize", "fold_kana", "make_tokenizer"]
@@ -198,7 +198,6 @@ def _is_content(pos: tuple[str, ...]) -> bool:
 
 
 _surface = itemgetter(0)  # Lexeme.surface, read at C speed
-_word_id = Morpheme.word_id  # unbound, so map() calls it without a bytecode loop
 # Sudachi word ids at or above this are out-of-vocabulary: the id encodes only the POS, so
 # different unknown words share one id.
 _OOV_ID = 0xF000_0000
@@ -252,13 +251,8 @@ class TextProcessor:
             return [], []
         self._buf = self.tokenizer.tokenize(norm, self.mode, out=self._buf)
         morphemes = list(self._buf)
-        # Ids and cache hits in two C-level passes (no bytecode per morpheme); the few misses
-        # (new words, unknown words sharing an id) take the exact path afterwards.
-        ids = list(map(_word_id, morphemes))
-        lexemes = list(map(self._by_id.get, ids))
-        if not all(lexemes):  # a Lexeme is a non-empty tuple, so only misses (None) are false
-            slow = self._lexeme
-            lexemes = [x or slow(m, w) for x, m, w in zip(lexemes, morphemes, ids, strict=True)]
+        get, slow = self._by_id.get, self._lexeme
+        lexemes = [get(w := m.word_id()) or slow(m, w) for m in morphemes]
         lengths = list(map(len, morphemes))  # Sudachi's own extents, in code points
         # The id cache is right for this text iff every cached surface is the text at its
         # morpheme: same lengths (so the boundaries line up) and the same characters.
