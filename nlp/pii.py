@@ -53,21 +53,28 @@ class PiiSpan:
 # optional groups is tried in full at every position of the text. Each one therefore starts with
 # a lookahead (or a character class) naming the characters a match can begin with, which is
 # implied by the pattern and so changes no match, but rejects most positions in one test.
+# Better still, where the first character is a plain literal or class (_PHONE, _MYNUMBER), the
+# pattern consumes it first and checks the character before it with a two-character lookbehind
+# (``(?<![\d\-].)`` after the first character == ``(?<![\d\-])`` before it; DOTALL so ``.``
+# is any character): re then skips non-starting positions in its C search loop without
+# entering the matcher at all.
 _DIGIT_DASH = re.compile(r"[ーｰ~〜～](?<=\d.)(?=\d)")
 
 _EMAIL = re.compile(r"[A-Za-z0-9][A-Za-z0-9._%+\-]*@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}")
 _SEP = r"(?:\s?-\s?|\s)"
 _PHONE = re.compile(
-    r"(?=[(0+])(?<![\d\-])(?:"
-    r"\(0\d{1,4}\)\s?\d{1,4}" + _SEP + r"?\d{3,4}"  # (011)889-2018, (06)6955-0172
-    r"|0\d{1,4}\s?\(\d{1,4}\)\s?\d{3,4}"  # 03(5555)0123
-    r"|0\d{1,4}" + _SEP + r"\d{1,4}" + _SEP + r"\d{3,4}"  # 090-1234-5678, 080 2718 3390
-    r"|0\d{9,10}"  # 09012345678
-    r"|\+81" + _SEP + r"?\d{1,4}" + _SEP + r"?\d{1,4}" + _SEP + r"?\d{3,4}"
-    r")(?![\d\-])"
+    r"(?:"
+    r"\((?<![\d\-].)0\d{1,4}\)\s?\d{1,4}" + _SEP + r"?\d{3,4}"  # (011)889-2018, (06)6955-0172
+    r"|0(?<![\d\-].)(?:"
+    r"\d{1,4}\s?\(\d{1,4}\)\s?\d{3,4}"  # 03(5555)0123
+    r"|\d{1,4}" + _SEP + r"\d{1,4}" + _SEP + r"\d{3,4}"  # 090-1234-5678, 080 2718 3390
+    r"|\d{9,10})"  # 09012345678
+    r"|\+(?<![\d\-].)81" + _SEP + r"?\d{1,4}" + _SEP + r"?\d{1,4}" + _SEP + r"?\d{3,4}"
+    r")(?![\d\-])",
+    re.DOTALL,
 )
 _POSTAL = re.compile(r"(?=[〒\d])(?:〒\s?\d{3}\s?-?\s?\d{4}(?!\d)|(?<![\d\-.])\d{3}-\d{4}(?![\d\-]))")
-_MYNUMBER = re.compile(r"(?=[\d])(?<![\d\-])\d{4}[\s\-]?\d{4}[\s\-]?\d{4}(?![\d\-])")
+_MYNUMBER = re.compile(r"\d(?<![\d\-].)\d{3}[\s\-]?\d{4}[\s\-]?\d{4}(?![\d\-])", re.DOTALL)
 _ACCOUNT = re.compile(
     r"(?:口座番号|口座|預金|普通|当座|貯金|総合|番号)[^\d\n。]{0,8}?(\d{7,8}|\d{5}-\d{7,8})(?![\d\-])"
 )

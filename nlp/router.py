@@ -290,20 +290,23 @@ class Router:
                     order.append(i)
                     if len(order) == 3:
                         break
-        # Softmax over all n sections; the ones without evidence share exp(-β·best).
-        exps = [math.exp(SOFTMAX_BETA * (ev[i] - best)) for i in nz]
-        zero = math.exp(-SOFTMAX_BETA * best)
+        # Softmax over all n sections; the ones without evidence share exp(-β·best). Always
+        # exactly three entries, so the top list is built unrolled (no per-item loop or zip).
+        exp = math.exp
+        exps = [exp(SOFTMAX_BETA * (ev[i] - best)) for i in nz]
+        zero = exp(-SOFTMAX_BETA * best)
         z = zero * (n - len(nz)) + sum(exps)
-        probs = [e / z for e in exps[:3]]
-        if len(probs) < 3:
-            probs += [zero / z] * (3 - len(probs))
-        top = [(ids[i], round(p, 6)) for i, p in zip(order, probs, strict=True)]
-        win = order[0]
+        if len(exps) < 3:
+            exps += [zero] * (3 - len(exps))
+        o0, o1, o2 = order
+        p0 = exps[0] / z
+        top = [(ids[o0], round(p0, 6)), (ids[o1], round(exps[1] / z, 6)), (ids[o2], round(exps[2] / z, 6))]
+        win = o0
         # Strongest first, ties by term name (names are unique, so `shown` is never compared).
         contrib = [(-w, name, shown) for name, (pairs, shown) in hits.items() for i, w in pairs if i == win]
         contrib.sort()
         reasons = [shown for _, _, shown in contrib[:5]]
-        confident = best >= MIN_EVIDENCE and probs[0] >= MIN_PROB
+        confident = best >= MIN_EVIDENCE and p0 >= MIN_PROB
         if confident:
             section = ids[win]
         else:
