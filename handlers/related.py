@@ -17,6 +17,7 @@ that a first view renders the fallback at once instead of lengthening the queue 
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from collections import OrderedDict
 from collections.abc import AsyncIterator
@@ -35,7 +36,7 @@ RELATED_CACHE = web.AppKey("related_cache", OrderedDict)
 RELATED_PENDING = web.AppKey("related_pending", dict)  # cache key → the lookup task filling it
 CACHE_ITEMS = 4096
 RELATED_BUDGET_S = 0.05  # while other lookups are queued
-SOLO_BUDGET_S = 1.0      # the only lookup in flight: only a busy NLP thread (a retrain) makes it wait
+SOLO_BUDGET_S = 0.08     # the only lookup in flight (~1-5 ms); longer means the NLP thread is busy elsewhere
 MAX_PENDING = 64
 REBUILD_BATCH = 1000
 MIN_SCORE = 0.15  # below this, "related" items share little more than a common word
@@ -67,6 +68,11 @@ async def public_index_ctx(app: web.Application) -> AsyncIterator[None]:
         try:
             n = await _rebuild(app)
             log.info("event=public_index_rebuilt items=%d", n)
+            # The indexes are millions of long-lived objects. Left to the cyclic GC, every full
+            # collection walks them all and stalls every request for a few hundred ms (seen as the
+            # p99 of cached pages in bench_reads.py). They hold no reference cycles worth finding:
+            # move everything alive now to the permanent generation.
+            gc.freeze()
         except Exception:  # the board works without related items; say so and carry on
             log.exception("event=public_index_rebuild_failed")
         finally:
