@@ -6,6 +6,7 @@ import argparse
 
 from aiohttp import web
 
+from handlers.related import FREEZE_GC
 from meyasubako.app import create_app
 from meyasubako.commands.common import add_db_flag, fail
 from meyasubako.settings import SettingsError, ensure_secret_key, from_env, parse_networks
@@ -60,6 +61,7 @@ def run(args: argparse.Namespace) -> int:
         )
         settings = ensure_secret_key(settings).validate()
         app = create_app(settings)
+        app[FREEZE_GC] = True  # this process serves one app for its whole life (handlers/related.py)
     except SettingsError as exc:
         return fail(str(exc))
     # run_app handles SIGINT/SIGTERM: stops accepting, lets in-flight handlers finish (shutdown_timeout),
