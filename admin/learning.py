@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from meyasubako import clock, keys
+from meyasubako.memory import freeze_long_lived
 from nlp.router import LearnedModel
 from storage import shared
 from storage import staff as staff_db
@@ -132,6 +133,7 @@ async def _warm_index(app: web.Application) -> None:
     for receipt_no, terms in rows:
         await nlp.index("staff", receipt_no, terms.split())
     log.info("event=staff_index_warmed items=%d", len(rows))
+    freeze_long_lived(app, "staff_index")
 
 
 async def _startup(app: web.Application) -> AsyncIterator[None]:

@@ -17,7 +17,6 @@ that a first view renders the fallback at once instead of lengthening the queue 
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 from collections import OrderedDict
 from collections.abc import AsyncIterator
@@ -25,6 +24,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from meyasubako import keys
+from meyasubako.memory import freeze_long_lived
 from storage import public as pub
 
 log = logging.getLogger("meyasubako.related")
@@ -35,7 +35,6 @@ PUBLIC_INDEX_READY = web.AppKey("public_index_ready", asyncio.Event)
 RELATED_CACHE = web.AppKey("related_cache", OrderedDict)
 RELATED_PENDING = web.AppKey("related_pending", dict)  # cache key → the lookup task filling it
 CACHE_ITEMS = 4096
-FREEZE_GC = web.AppKey("freeze_gc", bool)  # set by `meyasubako serve`
 RELATED_BUDGET_S = 0.05  # while other lookups are queued
 SOLO_BUDGET_S = 0.08     # the only lookup in flight (~1-5 ms); longer means the NLP thread is busy elsewhere
 MAX_PENDING = 64
@@ -69,14 +68,7 @@ async def public_index_ctx(app: web.Application) -> AsyncIterator[None]:
         try:
             n = await _rebuild(app)
             log.info("event=public_index_rebuilt items=%d", n)
-            if app.get(FREEZE_GC):
-                # The indexes are millions of long-lived objects. Left to the cyclic GC, every full
-                # collection walks them all and stalls every request for a few hundred ms (seen as
-                # the p99 of cached pages in bench_reads.py). Collect once, then move everything
-                # alive to the permanent generation, which later collections skip. Only in `serve`
-                # (one app per process): tests build hundreds of apps that must stay collectable.
-                gc.collect()
-                gc.freeze()
+            freeze_long_lived(app, "public_index")
         except Exception:  # the board works without related items; say so and carry on
             log.exception("event=public_index_rebuild_failed")
         finally:

@@ -6,9 +6,9 @@ import argparse
 
 from aiohttp import web
 
-from handlers.related import FREEZE_GC
 from meyasubako.app import create_app
 from meyasubako.commands.common import add_db_flag, fail
+from meyasubako.memory import FREEZE_GC
 from meyasubako.settings import SettingsError, ensure_secret_key, from_env, parse_networks
 from storage.errors import StorageUnavailable
 
@@ -61,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
         )
         settings = ensure_secret_key(settings).validate()
         app = create_app(settings)
-        app[FREEZE_GC] = True  # this process serves one app for its whole life (handlers/related.py)
+        app[FREEZE_GC] = True  # this process serves one app for its whole life (meyasubako/memory.py)
     except SettingsError as exc:
         return fail(str(exc))
     # run_app handles SIGINT/SIGTERM: stops accepting, lets in-flight handlers finish (shutdown_timeout),
