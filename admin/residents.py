@@ -17,7 +17,7 @@ from aiohttp import web
 
 from admin import auth
 from meyasubako import clock, keys, privacy
-from meyasubako.domain import DomainError, InvalidInput, Role, User, dumps
+from meyasubako.domain import DomainError, InvalidInput, Role, User, actor_name, dumps
 from meyasubako.web import check_csrf, render
 from storage import retention as rdb
 
@@ -107,7 +107,7 @@ async def export(request: web.Request) -> web.StreamResponse:
     doc = {"title": "保有個人情報の開示", "generated_at": clock.iso(now), "search": KINDS[kind], **found}
 
     async def ledger(conn):  # type: ignore[no-untyped-def]
-        await rdb.add_log(conn, at=clock.iso(now), actor=auth_actor(user), action="disclose", reason="request",
+        await rdb.add_log(conn, at=clock.iso(now), actor=actor_name(user), action="disclose", reason="request",
                           receipts=receipts, detail_json=dumps({"kind": kind, "items": len(receipts)}))
 
     await request.app[keys.DB].write(ledger)
@@ -116,10 +116,6 @@ async def export(request: web.Request) -> web.StreamResponse:
     name = f"kaiji-{now.strftime('%Y%m%d-%H%M%S')}.json"
     return web.Response(text=body, content_type="application/json", charset="utf-8", headers={
         "Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store"})
-
-
-def auth_actor(user: User) -> str:
-    return f"user:{user.name}"
 
 
 @officers
@@ -144,7 +140,7 @@ async def erase(request: web.Request) -> web.Response:
         return await _page(request, {"kind": kind, "q": q, "found": found, "error": "削除する情報はありません。"}, 404)
     settings = request.app[keys.SETTINGS]
     wf = request.app[keys.WORKFLOW]
-    actor = auth_actor(user)
+    actor = actor_name(user)
     results: list[privacy.Erasure] = []
     try:
         for item in found["submissions"]:

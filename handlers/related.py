@@ -30,8 +30,9 @@ from storage import public as pub
 log = logging.getLogger("meyasubako.related")
 
 PUBLIC_INDEX_READY = web.AppKey("public_index_ready", asyncio.Event)
-# BM25 over a large index costs up to ~0.1 s per lookup, and an item's related items change only
-# when something is published or taken down: cache them per item, keyed also by the index size.
+# A lookup is a few ms even at 100k items (nlp/similarity.py), but first views can pile up on the
+# one NLP thread, and an item's related items change only when something is published or taken
+# down: cache them per item, keyed also by the index size.
 RELATED_CACHE = web.AppKey("related_cache", OrderedDict)
 RELATED_PENDING = web.AppKey("related_pending", dict)  # cache key → the lookup task filling it
 CACHE_ITEMS = 4096

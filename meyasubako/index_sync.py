@@ -42,10 +42,7 @@ class IndexSync:
 
     async def start_points(self) -> None:
         async with self.app[keys.DB].read() as conn:
-            async with conn.execute("SELECT COALESCE(MAX(id), 0), COALESCE(MAX(published_at), '') FROM submissions"
-                                    ) as cur:
-                row = await cur.fetchone()
-        self.staff_after, self.public_since = int(row[0]), str(row[1])
+            self.staff_after, self.public_since = await pub.newest_marks(conn)
 
     async def once(self) -> int:
         """One pass over both indexes; returns how many entries it (re)indexed."""

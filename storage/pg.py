@@ -112,11 +112,6 @@ class PgCursor:
         self._pos = len(self._rows)
         return rest
 
-    async def fetchmany(self, size: int = 100) -> list[asyncpg.Record]:
-        chunk = self._rows[self._pos:self._pos + size]
-        self._pos += len(chunk)
-        return chunk
-
     async def close(self) -> None:
         self._rows = []
 
@@ -175,10 +170,6 @@ class PgConnection:
         status = await self.raw.execute(q, *args)
         tail = status.rsplit(" ", 1)[-1] if status else ""
         return PgCursor([], int(tail) if tail.isdigit() else -1)
-
-    async def execute_script(self, sql: str) -> None:
-        """Several statements, no parameters (migrations)."""
-        await self.raw.execute(sql)
 
     @property
     def in_transaction(self) -> bool:

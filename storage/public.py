@@ -241,3 +241,10 @@ async def public_terms_published_since(conn: aiosqlite.Connection, since: str,
         (since, limit),
     ) as cur:
         return [(r[0], r[1], r[2].split()) for r in await cur.fetchall()]
+
+
+async def newest_marks(conn: aiosqlite.Connection) -> tuple[int, str]:
+    """(highest submission id, latest publication time): where another process's new items begin."""
+    async with conn.execute("SELECT COALESCE(MAX(id), 0), COALESCE(MAX(published_at), '') FROM submissions") as cur:
+        row = await cur.fetchone()
+    return int(row[0]), str(row[1])
