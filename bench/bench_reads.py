@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import random
+import re
 import sys
 import tempfile
 import time
@@ -38,12 +39,16 @@ def run(items: int, requests: int, concurrency: int) -> list[tuple[str, dict[str
             baseline = loadgen(base.url, concurrency=concurrency, requests=requests, warmup=warm)
         out = []
         with Server(tmp / "board.sqlite3", log=tmp / "serve.log") as srv:
-            # Measure the steady state: after a start the similarity index behind "related items"
-            # is rebuilt in the background (~10 s at 100k items), and item pages are not cached
-            # until it is complete.
-            deadline = time.monotonic() + 300
-            while "event=public_index_rebuil" not in srv.log.read_text(errors="replace") and time.monotonic() < deadline:
-                time.sleep(0.2)
+            # Measure the steady state: after a start the similarity index is rebuilt in the
+            # background (~10 s at 100k items), and a first start on this seeded database computes
+            # every item's related-items list (meyasubako/related.py), as an upgraded city's first
+            # start would. Both are waited for and the sweep's time is reported.
+            deadline = time.monotonic() + 1800
+            while "event=related_lists_ready" not in srv.log.read_text(errors="replace") and time.monotonic() < deadline:
+                time.sleep(0.5)
+            swept = re.search(r"event=related_swept lists=(\d+) seconds=([\d.]+)", srv.log.read_text(errors="replace"))
+            if swept:
+                emit(f"related-items lists computed at the first start: {int(swept[1]):,} in {float(swept[2]):.0f} s")
             cases = [
                 ("notice board /", ["--paths", "/"]),
                 ("item page /voices/{id}", ["--paths-file", str(tmp / "items.txt")]),
@@ -51,10 +56,7 @@ def run(items: int, requests: int, concurrency: int) -> list[tuple[str, dict[str
                 ("board page 50 /?page=50", ["--paths", "/?page=50"]),
             ]
             for name, extra in cases:
-                before = srv.log.read_text(errors="replace").count("event=related_deferred")
                 r = loadgen(srv.url, concurrency=concurrency, requests=requests, warmup=warm, extra=extra)
-                # Item pages rendered before their related items were found (handlers/related.py).
-                r["deferred"] = srv.log.read_text(errors="replace").count("event=related_deferred") - before
                 out.append((name, r, baseline))
     return out
 
@@ -66,9 +68,8 @@ def report(results: list[tuple[str, dict[str, Any], dict[str, Any]]], items: int
     for name, r, b in results:
         ratio = r["rps"] / b["rps"] if b["rps"] else 0.0
         ok = ratio >= RATIO_TARGET and r["p99_ms"] < P99_TARGET_MS and r["ok"] == r["requests"]
-        note = f"; {r['deferred']} without related items yet" if r.get("deferred") else ""
         rows.append([name, r["rps"], r["p50_ms"], r["p99_ms"], f"{ratio:.2f}", verdict(ok),
-                     f"{r['ok']}/{r['requests']}{note}"])
+                     f"{r['ok']}/{r['requests']}"])
     return table(f"Reads: {items:,} published items, {concurrency} connections (target ≥ {RATIO_TARGET:.0%} of baseline, "
                  f"p99 < {P99_TARGET_MS:.0f} ms)",
                  ["endpoint", "req/s", "p50 ms", "p99 ms", "ratio", "target", "2xx/total"], rows)

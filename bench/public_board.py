@@ -120,10 +120,10 @@ async def main() -> None:
 
 
 async def rebuild(path: str) -> None:
-    """Start-up rebuild of the public similarity index from storage (handlers.related)."""
-    from handlers.related import _rebuild
+    """Start-up rebuild of the public similarity index from storage (meyasubako.related)."""
     from meyasubako import keys
     from meyasubako.nlp_service import NlpService
+    from meyasubako.related import _rebuild
 
     db = Database(path)
     await db.open()

@@ -12,8 +12,8 @@ import time
 
 from aiohttp.test_utils import TestClient, TestServer
 
-from handlers.related import PUBLIC_INDEX_READY
 from meyasubako.app import create_app
+from meyasubako.related import PUBLIC_INDEX_READY
 from meyasubako.settings import Settings
 
 URLS = [

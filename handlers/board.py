@@ -15,9 +15,9 @@ from urllib.parse import urlencode
 from aiohttp import web
 
 from handlers import cache
-from handlers.related import related_items
 from meyasubako import clock, keys
 from meyasubako.domain import NotFound
+from meyasubako.related import RELATED
 from meyasubako.web import render
 from storage import public as pub
 
@@ -108,9 +108,9 @@ async def voice(request: web.Request) -> web.Response:
         item = await pub.get(conn, receipt_no)
         if item is None:
             raise NotFound("該当する公開済みの投書は見つかりませんでした。")
-        terms = await pub.public_terms(conn, item.id)
-    related = await related_items(request.app, terms, exclude=receipt_no, deferrable=True)
-    if related is None:  # still being looked up (handlers/related.py): this page is not the final one
+        related = await pub.related_of(conn, item.id)
+    if related is None:  # its list is not computed yet (meyasubako/related.py): ask for it, and
+        request.app[RELATED].want([item.id])  # do not keep this page, which says it is coming
         cache.do_not_store(request)
     return await render(request, "voice.html", {"item": item, "related": related or [],
                                                 "related_pending": related is None})
@@ -120,5 +120,5 @@ def setup_routes(app: web.Application) -> None:
     # The same for every reader, so served from the public page cache (handlers/cache.py).
     cache.setup(app)
     app.router.add_get("/", cache.cached(board), name="board")
-    app.router.add_get(r"/voices/{receipt_no:" + RECEIPT_RE + "}", cache.cached(voice, related=True), name="voice")
+    app.router.add_get(r"/voices/{receipt_no:" + RECEIPT_RE + "}", cache.cached(voice), name="voice")
 

@@ -16,8 +16,9 @@ of a published item, its answer, a section). It is read from the database
 * at least every ``RECHECK_S`` seconds, for changes made by another process (a CLI command).
 
 The key also holds what lives outside the database: today's date (the month filter counts back
-from it), the section names in memory (reloaded after the database on an admin edit) and the size
-of the in-memory similarity index (related items on an item page).
+from it) and the section names in memory (reloaded after the database on an admin edit). Related
+items on an item page come from lists stored in the database (migration 0090, whose triggers bump
+the generation when a list is computed again); a page whose list is not there yet is not stored.
 
 Several processes: each has its own cache, and the generation is read from the shared database,
 so with several ``serve`` processes on one SQLite file a change made by one is seen by the others
@@ -38,7 +39,6 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from handlers.related import PUBLIC_INDEX_READY
 from meyasubako import clock, keys
 from storage import public as public_db
 
@@ -85,16 +85,10 @@ class PublicCache:
             self._seen_commits, self._checked_at = commits, now
         return self._db_generation
 
-    async def generation(self, app: web.Application, *, related: bool) -> tuple[object, ...] | None:
-        """The key part that must match for an entry to be served; None: do not cache now."""
+    async def generation(self, app: web.Application) -> tuple[object, ...]:
+        """The key part that must match for an entry to be served."""
         sections = tuple((s.id, s.name, s.unit) for s in app[keys.SECTIONS].values())
-        public_index = 0
-        if related:  # pages with related items also depend on the in-memory similarity index
-            ready = app.get(PUBLIC_INDEX_READY)
-            if ready is None or not ready.is_set():
-                return None  # still being rebuilt after a start: related items change every moment
-            public_index = len(app[keys.NLP].indexes["public"])
-        return (await self._db_gen(app), clock.jst_now().date(), hash(sections), public_index)
+        return (await self._db_gen(app), clock.jst_now().date(), hash(sections))
 
     def get(self, key: tuple[str, str], generation: tuple[object, ...]) -> _Entry | None:
         entry = self._entries.get(key)
@@ -148,11 +142,8 @@ def _cacheable(resp: web.StreamResponse) -> bool:
             and isinstance(resp.body, bytes) and b'name="csrf_token"' not in resp.body)
 
 
-def cached(handler: Handler, *, related: bool = False) -> Handler:
-    """Serve ``handler``'s 200 answers from the cache while the public generation is unchanged.
-
-    ``related``: the page shows related items (in-memory similarity index, see ``generation``).
-    """
+def cached(handler: Handler) -> Handler:
+    """Serve ``handler``'s 200 answers from the cache while the public generation is unchanged."""
 
     async def wrapper(request: web.Request) -> web.StreamResponse:
         cache = request.app.get(PUBLIC_CACHE)
@@ -161,9 +152,7 @@ def cached(handler: Handler, *, related: bool = False) -> Handler:
             return await handler(request)
         key = (request.path, query)
         # Read before rendering: see the module docstring.
-        generation = await cache.generation(request.app, related=related)
-        if generation is None:
-            return await handler(request)
+        generation = await cache.generation(request.app)
         entry = cache.get(key, generation)
         if entry is None and key in cache._inflight:
             with contextlib.suppress(Exception):

@@ -23,12 +23,12 @@ import handlers.opendata
 import handlers.public
 import handlers.similar
 import handlers.stats
-from handlers.related import public_index_ctx
 from meyasubako import keys, ops
 from meyasubako.catalog import load_sections
 from meyasubako.index_sync import index_sync_ctx
 from meyasubako.nlp_service import NlpService
 from meyasubako.ratelimit import RateLimiter
+from meyasubako.related import RELATED, RelatedLists, public_index_ctx
 from meyasubako.settings import Settings
 from meyasubako.web import (
     STATIC_DIR,
@@ -76,6 +76,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
 
     await db.write(seed)
     app[keys.WORKFLOW] = Workflow(db, nlp)
+    app[RELATED] = app[keys.WORKFLOW].related = RelatedLists(db, nlp)
     await reload_sections(app)
     log.info("event=started db=%s schema=%d line=%s", db.dialect if settings.is_postgres else settings.db_path,
              await db.schema_version(),

@@ -142,6 +142,8 @@ class StaffActions:
 
         sub = await self.db.write(job)
         await self.nlp.unindex("public", sub.receipt_no)
+        if self.related is not None:
+            await self.related.withdrawn(sub.id)
         return sub
 
     async def publish_batch(self: Workflow, receipt_nos: list[str], user: User) -> tuple[list[str], dict[str, str]]:

@@ -11,7 +11,7 @@ import logging
 import secrets
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiosqlite
 
@@ -37,6 +37,9 @@ from meyasubako.nlp_service import NlpService
 from meyasubako.staff_actions import StaffActions
 from storage import submissions as subs
 from storage.db import Database
+
+if TYPE_CHECKING:
+    from meyasubako.related import RelatedLists
 
 log = logging.getLogger("meyasubako.workflow")
 
@@ -65,6 +68,9 @@ class Workflow(StaffActions):
         self.now = now
         self.deadline_days = sections or {}  # section id -> business days to answer
         self.notifiers: list[Notifier] = []
+        # Stored related-items lists (meyasubako/related.py); None outside `serve` (CLI, benches):
+        # the next serve fills in the lists of what was published meanwhile.
+        self.related: RelatedLists | None = None
 
     # -- helpers ---------------------------------------------------------------------------------
     async def _load(self, conn: aiosqlite.Connection, receipt_no: str, *, lock: bool = True) -> Submission:
@@ -256,6 +262,8 @@ class Workflow(StaffActions):
 
         await self.db.write(index_job)
         await self.nlp.index("public", sub.receipt_no, public_terms)
+        if self.related is not None:
+            await self.related.published(sub.id)
         return sub
 
     async def close(
@@ -291,6 +299,8 @@ class Workflow(StaffActions):
 
         sub = await self.db.write(job)
         await self.nlp.unindex("public", sub.receipt_no)
+        if self.related is not None:
+            await self.related.withdrawn(sub.id)
         return sub
 
     # -- personal data (issue 9) -------------------------------------------------------------------

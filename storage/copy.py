@@ -35,7 +35,8 @@ from storage.endpoint import Endpoint, PgEndpoint, SqliteEndpoint, open_endpoint
 ORDER = [
     "sections", "users", "submissions", "events", "answers", "notes", "answer_templates", "admin_audit",
     "outbox", "line_inbox", "line_users", "line_drafts", "attachments", "privacy_log", "receipt_counters",
-    "shared_state", "job_runs", "public_generation", "staff_fts", "public_fts",
+    "shared_state", "job_runs", "public_generation", "staff_fts", "public_fts", "public_related_lists",
+    "public_related",
 ]
 NOT_COPIED = {"schema_version"}  # each side records its own migrations
 # Rows a fresh, never-used target already has: the section catalog (seeded at start-up), the public

@@ -24,7 +24,7 @@ import contextlib
 import logging
 import re
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
 import asyncpg
@@ -160,6 +160,9 @@ class PgConnection:
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> _Pending:
         return _Pending(self, sql, params)
+
+    async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        await self.raw.executemany(translate(sql), [tuple(r) for r in rows])
 
     async def _run(self, sql: str, params: Sequence[Any]) -> PgCursor:
         q = translate(sql)

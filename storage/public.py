@@ -248,3 +248,98 @@ async def newest_marks(conn: aiosqlite.Connection) -> tuple[int, str]:
     async with conn.execute("SELECT COALESCE(MAX(id), 0), COALESCE(MAX(published_at), '') FROM submissions") as cur:
         row = await cur.fetchone()
     return int(row[0]), str(row[1])
+
+
+# -- related items (migration 0090): each published item's stored list -------------------------------
+RelatedList = list[tuple[PublicItem, float]]
+
+
+async def related_of(conn: aiosqlite.Connection, sub_id: int) -> RelatedList | None:
+    """The item's related items that are still published, best first, with their scores;
+    None while its list has not been computed yet."""
+    async with conn.execute("SELECT 1 FROM public_related_lists WHERE submission_id = ?", (sub_id,)) as cur:
+        if await cur.fetchone() is None:
+            return None
+    async with conn.execute(
+        f"{_COLS}, r.score FROM public_related r JOIN submissions s ON s.id = r.related_id{_JOINS}"
+        " WHERE r.submission_id = ? AND s.status = 'published' ORDER BY r.rank",
+        (sub_id,),
+    ) as cur:
+        return [(_item(row), float(row["score"])) for row in await cur.fetchall()]
+
+
+async def lists_to_compute(conn: aiosqlite.Connection, before_id: int | None, *, stale_below: int,
+                           limit: int) -> list[tuple[int, str, list[str]]]:
+    """(id, receipt_no, public terms) of published items, id < ``before_id``, newest first (the most
+    visited), whose related list is missing or was computed when the similarity index held fewer
+    than ``stale_below`` items."""
+    async with conn.execute(
+        "SELECT s.id, s.receipt_no, f.terms FROM submissions s JOIN public_fts f ON f.rowid = s.id"
+        " WHERE s.status = 'published' AND s.id < ? AND NOT EXISTS (SELECT 1 FROM public_related_lists l"
+        " WHERE l.submission_id = s.id AND l.index_size >= ?) ORDER BY s.id DESC LIMIT ?",
+        (before_id if before_id is not None else 2**62, stale_below, limit),
+    ) as cur:
+        return [(r["id"], r["receipt_no"], r["terms"].split()) for r in await cur.fetchall()]
+
+
+async def terms_of(conn: aiosqlite.Connection, sub_ids: Sequence[int]) -> list[tuple[int, str, list[str]]]:
+    """(id, receipt_no, public terms) of those of ``sub_ids`` that are published, in id order."""
+    if not sub_ids:
+        return []
+    marks = ", ".join("?" for _ in sub_ids)
+    async with conn.execute(
+        "SELECT s.id, s.receipt_no, f.terms FROM submissions s JOIN public_fts f ON f.rowid = s.id"
+        f" WHERE s.status = 'published' AND s.id IN ({marks}) ORDER BY s.id",
+        list(sub_ids),
+    ) as cur:
+        return [(r["id"], r["receipt_no"], r["terms"].split()) for r in await cur.fetchall()]
+
+
+async def related_ids(conn: aiosqlite.Connection, sub_id: int) -> list[int]:
+    """The ids on ``sub_id``'s stored list (published or not), best first."""
+    async with conn.execute("SELECT related_id FROM public_related WHERE submission_id = ? ORDER BY rank",
+                            (sub_id,)) as cur:
+        return [int(r[0]) for r in await cur.fetchall()]
+
+
+async def listed_by(conn: aiosqlite.Connection, sub_id: int) -> list[int]:
+    """The items whose stored list names ``sub_id``."""
+    async with conn.execute("SELECT DISTINCT submission_id FROM public_related WHERE related_id = ?"
+                            " ORDER BY submission_id", (sub_id,)) as cur:
+        return [int(r[0]) for r in await cur.fetchall()]
+
+
+async def store_related(conn: aiosqlite.Connection, lists: dict[int, list[tuple[str, float]]], *,
+                        now: str, index_size: int) -> int:
+    """Store each item's list of (receipt_no, score), replacing an earlier one; returns how many
+    lists were stored. Items no longer published are skipped (taken down since the lookup), and
+    so are receipt numbers that no longer exist."""
+    if not lists:
+        return 0
+    marks = ", ".join("?" for _ in lists)
+    async with conn.execute(f"SELECT id FROM submissions WHERE status = 'published' AND id IN ({marks})",
+                            list(lists)) as cur:
+        live = {int(r[0]) for r in await cur.fetchall()}
+    receipts = sorted({r for sub_id in live for r, _ in lists[sub_id]})
+    ids: dict[str, int] = {}
+    for start in range(0, len(receipts), 500):
+        chunk = receipts[start:start + 500]
+        async with conn.execute(
+            f"SELECT receipt_no, id FROM submissions WHERE receipt_no IN ({', '.join('?' for _ in chunk)})", chunk,
+        ) as cur:
+            ids.update({r[0]: int(r[1]) for r in await cur.fetchall()})
+    rows: list[tuple[int, int, int, float]] = []
+    for sub_id in sorted(live):
+        ranked = [(ids[r], s) for r, s in lists[sub_id] if r in ids]
+        rows += [(sub_id, rank, rel, score) for rank, (rel, score) in enumerate(ranked, start=1)]
+        await conn.execute("DELETE FROM public_related WHERE submission_id = ?", (sub_id,))
+        await conn.execute(
+            "INSERT INTO public_related_lists (submission_id, computed_at, index_size) VALUES (?, ?, ?)"
+            " ON CONFLICT (submission_id) DO UPDATE SET computed_at = excluded.computed_at,"
+            " index_size = excluded.index_size",
+            (sub_id, now, index_size),
+        )
+    if rows:
+        await conn.executemany(
+            "INSERT INTO public_related (submission_id, rank, related_id, score) VALUES (?, ?, ?, ?)", rows)
+    return len(live)

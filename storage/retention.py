@@ -18,8 +18,11 @@ import aiosqlite
 from storage.dialect import is_pg
 
 # Handled explicitly by the erasure: events are scrubbed (kept as the audit trail), answers kept
-# (the city's official answer), outbox deleted through its own function.
-KEPT_WITH_SUBMISSION = frozenset({"events", "answers", "outbox", "submissions"})
+# (the city's official answer), outbox deleted through its own function. The related-items lists
+# (migration 0090) hold only ids and scores of public items: no personal data to erase, and the
+# published 要旨 and answer, which they link, stay.
+KEPT_WITH_SUBMISSION = frozenset({"events", "answers", "outbox", "submissions", "public_related_lists",
+                                  "public_related"})
 LOOKUP_KINDS = ("receipt", "contact", "line")
 
 

@@ -1,12 +1,15 @@
-"""Related published items on item pages and on the form, and the index surviving a restart."""
+"""Related published items on item pages (stored lists) and on the form (live search)."""
 
 from __future__ import annotations
 
 import asyncio
 import re
 
-from handlers.related import PUBLIC_INDEX_READY
+from handlers.cache import PUBLIC_CACHE
 from meyasubako import keys
+from meyasubako.related import PUBLIC_INDEX_READY, RELATED
+from storage import public as pub
+from storage import submissions as subs
 from tests.conftest import csrf_of, receipt_of
 from tests.public.conftest import approver, make_item
 
@@ -33,29 +36,167 @@ def related_of(html: str) -> list[str]:
     return re.findall(r'href="/voices/(\d{4}-\d{6})"', part)
 
 
+async def settled(app) -> None:  # type: ignore[no-untyped-def]
+    """The index is rebuilt and every list asked for is computed."""
+    await asyncio.wait_for(app[PUBLIC_INDEX_READY].wait(), 10)
+    await asyncio.wait_for(app[RELATED].idle(), 10)
+
+
+async def page(client, receipt_no: str) -> str:  # type: ignore[no-untyped-def]
+    resp = await client.get(f"/voices/{receipt_no}")
+    assert resp.status == 200
+    return await resp.text()
+
+
+async def ids(app, *receipts: str) -> list[int]:  # type: ignore[no-untyped-def]
+    async with app[keys.DB].read() as conn:
+        found = await pub.by_receipts(conn, list(receipts))
+    assert len(found) == len(receipts)
+    return [i.id for i in found]
+
+
 async def test_item_page_lists_similar_published_items_only(client):
+    await settled(client.app)
     a, b, c, hidden = await seed(client.app)
-    html = await (await client.get(f"/voices/{a}")).text()
-    rel = related_of(html)
+    await settled(client.app)
+    assert related_of(await page(client, b))[:1] == [a]
+    rel = related_of(await page(client, a))
     assert rel[:1] == [b]
     assert a not in rel and hidden not in rel and c not in rel
-    html = await (await client.get(f"/voices/{c}")).text()
+    html = await page(client, c)
     assert related_of(html) == [] and "まだ掲載されていません" in html
 
 
-async def test_public_index_is_rebuilt_after_restart(make_client, settings, monkeypatch):
-    import handlers.related
+async def test_lists_are_stored_and_survive_a_restart(make_client, settings, monkeypatch):
+    import meyasubako.related
 
-    monkeypatch.setattr(handlers.related, "REBUILD_BATCH", 2)  # cross a batch boundary
+    monkeypatch.setattr(meyasubako.related, "REBUILD_BATCH", 2)  # cross a batch boundary
     first = await make_client(settings)
+    await settled(first.app)
     a, b, _, _ = await seed(first.app)
-    assert related_of(await (await first.get(f"/voices/{a}")).text())[:1] == [b]
+    await settled(first.app)
+    assert related_of(await page(first, a))[:1] == [b]
     await first.close()
 
     second = await make_client(settings)
-    await asyncio.wait_for(second.app[PUBLIC_INDEX_READY].wait(), 10)
+    await settled(second.app)
     assert len(second.app[keys.NLP].indexes["public"]) == 3  # the published ones, not the hidden one
-    assert related_of(await (await second.get(f"/voices/{a}")).text())[:1] == [b]
+    assert second.app[RELATED].filled == 0  # nothing to fill: the lists are in the database
+    assert related_of(await page(second, a))[:1] == [b]
+
+
+async def test_items_published_without_lists_are_filled_in_at_start(make_client, settings, monkeypatch):
+    """Items published before this existed, or by a process that keeps no lists, get theirs."""
+    import meyasubako.related
+
+    monkeypatch.setattr(meyasubako.related, "BATCH", 2)  # page through the fill
+    first = await make_client(settings)
+    await settled(first.app)
+    first.app[keys.WORKFLOW].related = None  # as a CLI process publishes: no lists kept
+    a, b, c, _ = await seed(first.app)
+    async with first.app[keys.DB].read() as conn:
+        assert [await pub.related_of(conn, i) for i in await ids(first.app, a, b, c)] == [None, None, None]
+    await first.close()
+
+    second = await make_client(settings)
+    await settled(second.app)
+    related = second.app[RELATED]
+    assert related.fill_done and related.filled == 3
+    assert related_of(await page(second, a))[:1] == [b]
+    assert related_of(await page(second, b))[:1] == [a]
+    assert "まだ掲載されていません" in await page(second, c)
+
+
+async def test_a_page_without_its_list_says_so_asks_for_it_and_is_not_cached(client):
+    await settled(client.app)
+    wf = client.app[keys.WORKFLOW]
+    kept, wf.related = wf.related, None  # published by a process that keeps no lists
+    a, b, c, _ = await seed(client.app)
+    wf.related = kept
+    cache = client.app[PUBLIC_CACHE]
+    html = await page(client, b)
+    assert "似た内容の投書を探しています" in html and related_of(html) == []
+    assert 'href="/#q"' in html and 'href="/?section=park"' in html
+    assert "板を交換しました。" in html  # the item itself is complete
+    await settled(client.app)  # the view asked for b's list
+    hits = cache.hits
+    assert related_of(await page(client, b))[:1] == [a]
+    assert cache.hits == hits  # the fallback page had not been kept
+    assert related_of(await page(client, b))[:1] == [a]
+    assert cache.hits == hits + 1  # the complete page is
+
+
+OTHERS = [  # unrelated items: BM25 weighs words by their rarity on the whole board
+    ("residents", "住民票の写しをコンビニで取りたい。", "マイナンバーカードで取得できます。"),
+    ("waste", "ごみの収集日を知りたい。", "ごみカレンダーをご覧ください。"),
+    ("childcare", "保育園の申込書類が分かりにくい。", "記入例を掲載しました。"),
+    ("education", "図書館の開館時間を延ばしてほしい。", "来年度から延長します。"),
+]
+
+
+async def test_a_new_neighbour_enters_a_cached_page(client):
+    await settled(client.app)
+    user = await approver(client.app)
+    for section, text, answer in OTHERS:
+        await make_item(client.app, text, user=user, section=section, summary=text, answer=answer)
+    a = (await make_item(client.app, BENCH, user=user, section="park", summary="公園のベンチが壊れているので修理してほしい。",
+                         answer="ベンチの修理を来月行います。")).receipt_no
+    await settled(client.app)
+    assert "まだ掲載されていません" in await page(client, a)
+    assert "まだ掲載されていません" in await page(client, a)  # now served from the cache
+    b = (await make_item(client.app, "中央公園のベンチの板が割れています。", user=user, section="park",
+                         summary="中央公園のベンチの板が割れている。", answer="板を交換しました。")).receipt_no
+    await settled(client.app)  # no sweep is due (5 → 6 items): a's list was refreshed as b's neighbour
+    assert related_of(await page(client, a)) == [b]
+
+
+async def test_an_unpublished_item_leaves_the_lists_that_named_it(client):
+    await settled(client.app)
+    a, b, c, _ = await seed(client.app)
+    await settled(client.app)
+    assert related_of(await page(client, a))[:1] == [b]
+    [a_id, b_id] = await ids(client.app, a, b)
+    user = await approver(client.app)
+    await client.app[keys.WORKFLOW].unpublish(b, "要旨に誤りがあったため", user)
+    # At once: the page re-reads its items as published (the cached one is stale by generation).
+    assert b not in related_of(await page(client, a))
+    await settled(client.app)
+    async with client.app[keys.DB].read() as conn:
+        assert b_id not in await pub.related_ids(conn, a_id)  # and the list was computed again
+
+
+async def test_lists_skip_items_taken_down_meanwhile_and_unknown_receipts(client):
+    await settled(client.app)
+    a, b, c, hidden = await seed(client.app)
+    await settled(client.app)
+    [a_id, b_id, c_id] = await ids(client.app, a, b, c)
+    async with client.app[keys.DB].read() as conn:
+        hidden_id = (await subs.by_receipt(conn, hidden)).id
+        before = await pub.public_generation(conn)
+
+    async def store(conn):  # type: ignore[no-untyped-def]
+        return await pub.store_related(conn, {a_id: [(c, 0.5), ("2099-999999", 0.4), (b, 0.3)],
+                                              hidden_id: [(a, 0.9)]}, now="2026-11-30T12:00:00+09:00", index_size=3)
+
+    assert await client.app[keys.DB].write(store) == 1  # the unpublished item gets no list
+    async with client.app[keys.DB].read() as conn:
+        assert await pub.related_ids(conn, a_id) == [c_id, b_id]  # in order, the unknown receipt dropped
+        assert [(i.receipt_no, s) for i, s in await pub.related_of(conn, a_id)] == [(c, 0.5), (b, 0.3)]
+        assert await pub.related_of(conn, hidden_id) is None
+        assert await pub.public_generation(conn) > before  # a list computed again: cached pages go
+        assert await pub.listed_by(conn, c_id) == [a_id]
+
+
+def test_the_wanted_queue_is_bounded(monkeypatch):
+    """A crawler opening every page of a board without lists cannot grow memory without bound."""
+    import meyasubako.related
+    from meyasubako.related import RelatedLists
+
+    monkeypatch.setattr(meyasubako.related, "MAX_WANTED", 3)
+    rl = RelatedLists(None, None)  # type: ignore[arg-type]
+    rl.want(range(10))
+    rl.want([1, 2])
+    assert list(rl._wanted) == [0, 1, 2]
 
 
 async def test_form_shows_similar_answers_before_sending(client):
@@ -159,73 +300,3 @@ async def test_similar_json_is_rate_limited(make_client, settings):
     token = csrf_of(await (await client.get("/submit")).text())
     statuses = [(await similar_json(client, "公園", token)).status for _ in range(LOOKUPS_PER_MINUTE + 1)]
     assert statuses[:-1] == [200] * LOOKUPS_PER_MINUTE and statuses[-1] == 429
-
-
-async def _busy_nlp(app, seconds: float) -> asyncio.Future:  # type: ignore[no-untyped-def]
-    """Occupy the NLP thread the way a long job (a retrain, a queue of lookups) does."""
-    import time
-
-    return asyncio.ensure_future(app[keys.NLP]._run(time.sleep, seconds))
-
-
-async def test_item_pages_do_not_wait_for_related_items_when_first_views_pile_up(client):
-    from handlers.cache import PUBLIC_CACHE
-
-    a, b, c, _ = await seed(client.app)
-    await asyncio.wait_for(client.app[PUBLIC_INDEX_READY].wait(), 10)
-    busy = await _busy_nlp(client.app, 0.6)
-    # Two first views while the NLP thread is busy: the first lookup may wait (it is alone), the
-    # second is queued behind it and renders at once without the list, with links to search.
-    first = asyncio.ensure_future(client.get(f"/voices/{a}"))
-    await asyncio.sleep(0.05)
-    t0 = asyncio.get_running_loop().time()
-    resp = await client.get(f"/voices/{b}")
-    took = asyncio.get_running_loop().time() - t0
-    html = await resp.text()
-    assert resp.status == 200 and took < 0.4
-    assert "似た内容の投書を探しています" in html and related_of(html) == []
-    assert 'href="/#q"' in html and 'href="/?section=park"' in html
-    assert "板を交換しました。" in html  # the item itself is complete
-    await first
-    await busy
-    # The lookup went on in the background; the fallback page was not kept in the page cache.
-    cache = client.app[PUBLIC_CACHE]
-    for _ in range(50):
-        html = await (await client.get(f"/voices/{b}")).text()
-        if "探しています" not in html:
-            break
-        await asyncio.sleep(0.05)
-    assert related_of(html)[:1] == [a]
-    hits = cache.hits
-    assert related_of(await (await client.get(f"/voices/{b}")).text())[:1] == [a]
-    assert cache.hits == hits + 1  # the complete page is cached
-
-
-async def test_a_full_lookup_queue_renders_the_fallback_at_once(client, monkeypatch):
-    import handlers.related
-
-    a, b, c, _ = await seed(client.app)
-    await asyncio.wait_for(client.app[PUBLIC_INDEX_READY].wait(), 10)
-    monkeypatch.setattr(handlers.related, "MAX_PENDING", 1)
-    busy = await _busy_nlp(client.app, 0.5)
-    first = asyncio.ensure_future(client.get(f"/voices/{a}"))
-    await asyncio.sleep(0.05)
-    t0 = asyncio.get_running_loop().time()
-    html = await (await client.get(f"/voices/{c}")).text()
-    assert asyncio.get_running_loop().time() - t0 < 0.3
-    assert "似た内容の投書を探しています" in html
-    assert len(client.app[handlers.related.RELATED_PENDING]) == 1  # not queued: the queue was full
-    await first
-    await busy
-
-
-async def test_a_lone_lookup_waits_for_a_busy_nlp_thread_within_its_budget(client, monkeypatch):
-    import handlers.related
-
-    a, b, _, _ = await seed(client.app)
-    await asyncio.wait_for(client.app[PUBLIC_INDEX_READY].wait(), 10)
-    monkeypatch.setattr(handlers.related, "SOLO_BUDGET_S", 1.0)  # the mechanism, with room for a slow CI
-    busy = await _busy_nlp(client.app, 0.3)
-    html = await (await client.get(f"/voices/{a}")).text()
-    assert related_of(html)[:1] == [b]  # alone: it waited (< SOLO_BUDGET_S) and is complete
-    await busy
