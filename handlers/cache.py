@@ -13,7 +13,9 @@ of a published item, its answer, a section). It is read from the database
   data it was rendered from;
 * whenever this process's writer has committed since the last read (``Database.commits``), so a
   change made through this process is visible on the very next request;
-* at least every ``RECHECK_S`` seconds, for changes made by another process (a CLI command).
+* at least every ``RECHECK_S`` seconds, for changes made by another process (a CLI command): that
+  read runs in the background while pages are served from the generation at hand, so another
+  process's change shows within ``RECHECK_S`` plus one read.
 
 The key also holds what lives outside the database: today's date (the month filter counts back
 from it) and the section names in memory (reloaded after the database on an admin edit). Related
@@ -69,6 +71,8 @@ class PublicCache:
         self._db_generation: int | None = None
         self._seen_commits = -1
         self._checked_at = 0.0
+        self._refresh: asyncio.Future[int] | None = None  # the background recheck in flight
+        self._gen_flights: dict[int, asyncio.Future[int]] = {}  # commits count → the read for it
         # Single flight: the first miss of a key renders, the requests that miss it meanwhile wait
         # for that render instead of rendering the same page 100 times at once (a cold start
         # under load, or the moment after a publication).
@@ -77,13 +81,31 @@ class PublicCache:
 
     async def _db_gen(self, app: web.Application) -> int:
         db = app[keys.DB]
-        now = time.monotonic()
-        if self._db_generation is None or db.commits != self._seen_commits or now - self._checked_at > RECHECK_S:
-            commits = db.commits  # noted before the read: a commit during it triggers another read
-            async with db.read() as conn:
-                self._db_generation = await public_db.public_generation(conn)
-            self._seen_commits, self._checked_at = commits, now
-        return self._db_generation
+        commits = db.commits  # noted before the read: a commit during it triggers another read
+        if self._db_generation is not None and commits == self._seen_commits:
+            if time.monotonic() - self._checked_at > RECHECK_S and (self._refresh is None or self._refresh.done()):
+                # Only another process's changes are pending: look in the background and serve
+                # from the generation at hand meanwhile. Awaited here, every request arriving
+                # during the read also read (all readers busy with first views: ~70 ms stalls
+                # of every cached page, bench/bench_reads.py).
+                self._refresh = asyncio.ensure_future(self._read_generation(app, commits))
+                self._refresh.add_done_callback(_log_failure)
+            return self._db_generation
+        # The first read, or this process committed since the last one: the next page must see
+        # it, so wait, for a read started after that commit, shared by all who need it.
+        flight = self._gen_flights.get(commits)
+        if flight is None:
+            flight = self._gen_flights[commits] = asyncio.ensure_future(self._read_generation(app, commits))
+            flight.add_done_callback(lambda _f: self._gen_flights.pop(commits, None))
+        return await asyncio.shield(flight)
+
+    async def _read_generation(self, app: web.Application, commits: int) -> int:
+        started = time.monotonic()
+        async with app[keys.DB].read() as conn:
+            generation = await public_db.public_generation(conn)
+        if commits >= self._seen_commits:  # a slower read begun before a newer one changes nothing
+            self._db_generation, self._seen_commits, self._checked_at = generation, commits, started
+        return generation
 
     async def generation(self, app: web.Application) -> tuple[object, ...]:
         """The key part that must match for an entry to be served."""
@@ -111,6 +133,11 @@ class PublicCache:
 
     def __len__(self) -> int:
         return len(self._entries)
+
+
+def _log_failure(task: asyncio.Future[int]) -> None:
+    if not task.cancelled() and task.exception() is not None:  # the next request tries again
+        log.warning("event=public_generation_recheck_failed error=%r", task.exception())
 
 
 PUBLIC_CACHE = web.AppKey("public_cache", PublicCache)

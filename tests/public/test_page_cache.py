@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
+
+import pytest
 
 from handlers import cache as page_cache
 from meyasubako import keys
@@ -89,7 +92,45 @@ async def test_a_change_from_another_process_is_seen_after_the_recheck(client, m
     with conn:
         conn.execute("UPDATE submissions SET status = 'closed' WHERE receipt_no = ?", (made.receipt_no,))
     conn.close()
+    # The first request after RECHECK_S may still get the cached page: it starts the recheck in
+    # the background. The change shows once that read is back.
+    await _get(client, "/")
+    await _cache(client)._refresh
     assert made.receipt_no not in await _get(client, "/")
+
+
+async def test_the_recheck_does_not_hold_up_cached_pages_when_every_reader_is_busy(client, monkeypatch):
+    """Every reader busy (first views of item pages, an export): cached pages are still served at
+    once, and the many requests that find the generation due for a recheck start one read, not one each."""
+    app = client.app
+    user = await approver(app)
+    await make_item(app, "街灯が消えている。", user=user, section="road", summary="街灯を直してほしい。", answer="交換しました。")
+    await _get(client, "/")
+    monkeypatch.setattr(page_cache, "RECHECK_S", 0.0)
+    if app[keys.SETTINGS].is_postgres:
+        pytest.skip("holds every reader of SQLite's fixed pool; PostgreSQL's pool grows")
+    db, release, held = app[keys.DB], asyncio.Event(), asyncio.Event()
+    n_readers = db._n_readers
+
+    async def hold(n: int) -> None:
+        if n == 0:
+            held.set()
+            await release.wait()
+            return
+        async with db.read():
+            await hold(n - 1)
+
+    holder = asyncio.ensure_future(hold(n_readers))
+    await asyncio.wait_for(held.wait(), 5)
+    c = _cache(client)
+    hits = c.hits
+    pages = await asyncio.wait_for(asyncio.gather(*(_get(client, "/") for _ in range(20))), 5)
+    assert all("街灯を直してほしい" in p for p in pages) and c.hits == hits + 20
+    refresh = c._refresh
+    assert refresh is not None and not refresh.done()  # one recheck, waiting for a reader
+    release.set()
+    await holder
+    await refresh
 
 
 async def test_pages_with_forms_or_long_or_hostile_queries_are_not_cached(client):
