@@ -21,20 +21,22 @@ so two more things are kept between queries:
 * each term's document-side weights ``idf*(tf*(K1+1))/(tf+K1*(1-B+B*dl/avgdl))``: they depend on
   the number of documents and avgdl, so any add or remove drops them all. They are computed by the
   same expression as before, so the floats are the same; a query only adds them up.
-* every slot's key as UTF-8 bytes in a fixed-width numpy array, so a tie group is ordered by
-  ``np.argsort`` instead of a Python list of all its keys. UTF-8 byte order is code-point order,
-  which is Python's ``str`` order, and numpy pads with NULs, so a shorter key sorts first like a
-  prefix does. Only a key ending in NUL (padding would hide it) or longer than ``_KEY_BYTES_MAX``
-  (the array would be wide for every slot) cannot be ordered so; while the index holds one, ties
-  are broken in Python as before.
+* every slot's place in key order as an int64 (``_rank``), so a tie group is ordered by numpy on
+  integers instead of a Python list of all its keys (sorting the keys themselves in numpy, as
+  byte strings, was as slow as Python for a few thousand keys in random slot order). Ranks leave
+  gaps: a new key takes the middle of its neighbours' gap, found by bisect in the keys kept sorted
+  in blocks (``_KeyOrder``: one big sorted list made an insert a ~400 KB memmove at 100k keys).
+  When a gap is used up, all ranks are renumbered (O(n), rare). Ranks come from Python's own
+  ``str`` comparison, so any key orders exactly as before.
 """
 
 from __future__ import annotations
 
-import heapq
+import bisect
+import itertools
 import math
 from collections import Counter
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterator, Sequence
 
 import numpy as np
 
@@ -42,13 +44,50 @@ __all__ = ["SimilarityIndex"]
 
 K1 = 1.2
 B = 0.75
-_KEY_BYTES_MAX = 64  # receipt numbers are 11 bytes; a wider key switches ties to the Python path
+_GAP = 1 << 40        # rank distance between neighbouring keys after a renumbering or an append
+_RANK_LIMIT = 1 << 62  # renumber before ranks could overflow int64
+_BLOCK = 1024          # keys per sorted block of _KeyOrder before it is split
 
 
-def _key_bytes(key: str) -> bytes | None:
-    """The key as bytes that numpy orders like Python orders the str, or None if it cannot be."""
-    b = key.encode("utf-8", "surrogatepass")  # surrogates encode between U+D7FF and U+E000: order kept
-    return None if len(b) > _KEY_BYTES_MAX or b.endswith(b"\0") else b
+class _KeyOrder:
+    """The index's keys in ``str`` order, as sorted blocks: O(log n) search, O(_BLOCK) insert."""
+
+    def __init__(self) -> None:
+        self._blocks: list[list[str]] = []
+        self._last: list[str] = []  # each block's largest key
+
+    def __len__(self) -> int:
+        return sum(map(len, self._blocks))
+
+    def __iter__(self) -> Iterator[str]:
+        return itertools.chain.from_iterable(self._blocks)
+
+    def insert(self, key: str) -> tuple[str | None, str | None]:
+        """Insert a new key; return its neighbours (the key before it, the key after it)."""
+        if not self._blocks:
+            self._blocks.append([key])
+            self._last.append(key)
+            return None, None
+        i = min(bisect.bisect_left(self._last, key), len(self._blocks) - 1)
+        block = self._blocks[i]
+        j = bisect.bisect_left(block, key)
+        block.insert(j, key)
+        before = block[j - 1] if j > 0 else (self._blocks[i - 1][-1] if i > 0 else None)
+        after = block[j + 1] if j + 1 < len(block) else None  # key < _last[i] unless i is the last block
+        self._last[i] = block[-1]
+        if len(block) > 2 * _BLOCK:
+            self._blocks[i:i + 1] = [block[:_BLOCK], block[_BLOCK:]]
+            self._last[i:i + 1] = [block[_BLOCK - 1], block[-1]]
+        return before, after
+
+    def remove(self, key: str) -> None:
+        i = bisect.bisect_left(self._last, key)
+        block = self._blocks[i]
+        del block[bisect.bisect_left(block, key)]
+        if block:
+            self._last[i] = block[-1]
+        else:
+            del self._blocks[i], self._last[i]
 
 
 class SimilarityIndex:
@@ -62,8 +101,8 @@ class SimilarityIndex:
         self._lengths = np.zeros(64, dtype=np.float64)           # slot → document length
         self._arrays: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # term → (slots, tf), built lazily
         self._weights: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # term → (slots, weights); any change drops all
-        self._key_bytes = np.zeros(64, dtype="S1")               # slot → UTF-8 key, widened to the longest
-        self._odd_keys = 0                                       # keys _key_bytes() cannot order
+        self._order = _KeyOrder()                                # every key, in key order
+        self._rank = np.zeros(64, dtype=np.int64)                # slot → place in key order (with gaps)
         self._total_len = 0
 
     def __len__(self) -> int:
@@ -81,16 +120,10 @@ class SimilarityIndex:
             self._keys.append(key)
             if slot >= len(self._lengths):
                 self._lengths = np.concatenate([self._lengths, np.zeros(len(self._lengths), dtype=np.float64)])
-                self._key_bytes = np.concatenate([self._key_bytes, np.zeros_like(self._key_bytes)])
+                self._rank = np.concatenate([self._rank, np.zeros_like(self._rank)])
         else:
             self._keys[slot] = key
-        kb = _key_bytes(key)
-        if kb is None:
-            self._odd_keys += 1
-            kb = b""
-        elif len(kb) > self._key_bytes.itemsize:
-            self._key_bytes = self._key_bytes.astype(f"S{len(kb)}")
-        self._key_bytes[slot] = kb
+        self._place(key, slot)
         self._weights.clear()  # N and avgdl change: every weight may change
         tf = Counter(terms)
         for t, c in tf.items():
@@ -107,9 +140,7 @@ class SimilarityIndex:
         length, distinct, slot = doc
         self._total_len -= length
         self._weights.clear()
-        if _key_bytes(key) is None:
-            self._odd_keys -= 1
-        self._key_bytes[slot] = b""
+        self._order.remove(key)
         for t in distinct:
             self._arrays.pop(t, None)
             p = self._postings.get(t)
@@ -120,6 +151,26 @@ class SimilarityIndex:
         self._keys[slot] = None
         self._lengths[slot] = 0.0
         self._free.append(slot)
+
+    def _place(self, key: str, slot: int) -> None:
+        """Give a new key a rank between its neighbours' (``key`` is not in ``_docs`` yet)."""
+        rank, docs = self._rank, self._docs
+        prev_key, next_key = self._order.insert(key)
+        before = None if prev_key is None else int(rank[docs[prev_key][2]])
+        after = None if next_key is None else int(rank[docs[next_key][2]])
+        if before is None:
+            r = 0 if after is None else after - _GAP
+        elif after is None:
+            r = before + _GAP
+        else:
+            r = (before + after) // 2
+        if r == before or abs(r) >= _RANK_LIMIT:  # no room left here: renumber everything
+            n = len(docs) + 1
+            slots = np.fromiter((slot if k is key else docs[k][2] for k in self._order), dtype=np.int64, count=n)
+            # Spread over [-limit/2, 0): room for ~2**21 prepends and 2**22 appends, deep gaps between.
+            rank[slots] = np.arange(-n, 0, dtype=np.int64) * (_RANK_LIMIT // 2 // n)
+        else:
+            rank[slot] = r
 
     def _idf(self, df: int) -> float:
         n = len(self._docs)
@@ -191,11 +242,8 @@ class SimilarityIndex:
 
     def _first_by_key(self, group: np.ndarray, need: int) -> np.ndarray:
         """The slots of the ``need`` smallest keys in ``group`` (all of them if fewer), by key."""
-        if self._odd_keys:  # a key the byte array cannot order: compare the str keys
-            keys = self._keys
-            by_key = sorted(group.tolist(), key=keys.__getitem__) if len(group) <= 4 * need else \
-                heapq.nsmallest(need, group.tolist(), key=keys.__getitem__)  # type: ignore[arg-type]
-            return np.asarray(by_key[:need], dtype=np.int64)
-        # numpy has no partition for byte strings (argpartition sorts them all), so sort: ~30 µs
-        # for a group of 1,000 against ~1 ms for a Python list of its keys and heapq.
-        return group[np.argsort(self._key_bytes[group])[:need]]
+        ranks = self._rank[group]
+        if len(group) > 4 * need:  # a large tie (thousands of identical items): only its first keys
+            first = np.argpartition(ranks, need - 1)[:need]  # ranks are distinct: no degenerate partition
+            return group[first[np.argsort(ranks[first])]]
+        return group[np.argsort(ranks)[:need]]

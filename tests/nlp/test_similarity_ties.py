@@ -1,9 +1,10 @@
 """Ties among equal scores still break by key, ascending, exactly like the pure-Python reference.
 
-nlp/similarity.py orders tie groups with numpy on a per-slot byte copy of each key and keeps each
-term's weights between queries. These tests would fail if ties came out in slot (insertion) order,
-if a reused slot kept its old key's bytes, if byte order differed from ``str`` order (lengths,
-prefixes, non-ASCII, trailing NUL, very long keys) or if cached weights outlived an add or remove.
+nlp/similarity.py orders tie groups with numpy on a per-slot rank of each key (gapped integers kept
+in key order by a blocked sorted list) and keeps each term's weights between queries. These tests
+would fail if ties came out in slot (insertion) order, if a reused slot kept its old key's rank, if
+a rank fell out of ``str`` order (lengths, prefixes, non-ASCII, NULs, very long keys, gaps used up
+and renumbered, blocks split and emptied) or if cached weights outlived an add or remove.
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ def test_a_thousand_duplicates_inserted_out_of_order_then_slots_reused():
     hits = same(pair, TEXT, 5)
     assert [key for key, _ in hits] == [f"2025-{n:06d}" for n in range(1000, 1005)]
     assert {s for _, s in hits} == {1.0}
-    for k in (1, 4, 21, 999, 1000, 1001, 1500):  # around the group size, and beyond it
+    for k in (1, 4, 21, 150, 999, 1000, 1001, 1500):  # around the group size, and beyond it
         same(pair, TEXT, k)
     # exclude inside the group: the first key, several first keys, a key from the middle
     assert same(pair, TEXT, 3, exclude="2025-001000")[0][0] == "2025-001001"
@@ -81,8 +82,8 @@ def test_keys_of_different_lengths_and_scripts_order_like_python_strings():
         same(pair, TEXT, k, exclude=["a", "ab", "2025-1"])
 
 
-def test_keys_numpy_cannot_order_fall_back_to_python_and_back():
-    # "a" and "a\0" would be equal NUL-padded bytes; a 200-byte key would widen every slot.
+def test_nul_and_very_long_keys_then_slots_reused():
+    # "a" and "a\0" are equal as NUL-padded bytes: an order on bytes would get them wrong.
     pair = both()
     long_key = "k" * 200
     for key in ("a\x00", "b", "a", "a\x00\x00", long_key, "k", "a\x01"):
@@ -140,3 +141,49 @@ def test_randomized_indexes_with_heavy_ties_match_the_reference():
         for q in texts:
             for k in (1, 5, 1000):
                 same(pair, q, k)
+
+
+def test_used_up_rank_gaps_are_renumbered_in_key_order():
+    pair = both()
+    add(pair, "b", TEXT)
+    add(pair, "a", TEXT)
+    key = "a"
+    for _ in range(150):  # every key lands just after the previous one, before "b": halves one gap
+        key += "z"
+        add(pair, key, TEXT)
+        same(pair, TEXT, 2, exclude="a")
+    for n in range(150):  # and again just after "a", and before everything
+        add(pair, "a" + "m" * (n + 1), TEXT)
+        add(pair, "A" + "z" * (150 - n), TEXT)
+    same(pair, TEXT, 1000)
+    for k in (1, 3, 10):
+        same(pair, TEXT, k, exclude=["A" + "z" * 150, "a"])
+
+
+def test_thousands_of_keys_split_and_empty_the_sorted_blocks():
+    pair = both()
+    rng = random.Random(8)
+    numbers = rng.sample(range(10_000), 6000)
+    for n in numbers:
+        add(pair, f"2025-{n:06d}", TEXT if n % 3 else OTHER)
+    same(pair, TEXT, 5)
+    same(pair, OTHER, 7, exclude="2025-000000")
+    for n in sorted(numbers)[:2500]:  # the smallest keys: whole blocks become empty
+        remove(pair, f"2025-{n:06d}")
+    same(pair, TEXT, 5)
+    for n in range(0, 200, 3):  # keys before all others again, into reused slots
+        add(pair, f"2025-{n:06d}", TEXT)
+    same(pair, TEXT, 5)
+    same(pair, TEXT, 80, exclude=["2025-000003", "2025-000006"])
+    same(pair, OTHER, 3000)
+
+
+def test_keys_inserted_at_a_block_boundary_take_ranks_between_both_blocks():
+    pair = both()
+    for n in range(5000):  # ascending: appended, blocks split at 2 * 1024 keys
+        add(pair, f"k{n:05d}", TEXT if 1020 <= n <= 1026 else OTHER)
+    for key in ("k01023x", "k01023w", "k01023v", "k01024a", "k01022z"):  # around k01023 | k01024
+        add(pair, key, TEXT)
+    hits = same(pair, TEXT, 12)
+    assert [key for key, _ in hits] == ["k01020", "k01021", "k01022", "k01022z", "k01023", "k01023v",
+                                        "k01023w", "k01023x", "k01024", "k01024a", "k01025", "k01026"]
