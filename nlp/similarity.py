@@ -12,7 +12,8 @@ term changed, and scores are accumulated with vectorized arithmetic: ~1 ms at 10
 
 The arithmetic is the same as the pure-Python version it replaced, operation for operation and in
 the same order (per document: 0.0 + term 1 + term 2 ... in query order), so the scores are the
-same floats and ties still break by key (``tests/nlp/test_similarity_numpy.py`` compares both).
+same floats and ties still break by key (``tests/nlp/test_similarity_numpy.py`` and
+``test_similarity_ties.py`` compare both).
 
 Every published item's related items are precomputed with one query each, and the notice board has
 many exact duplicates (the same complaint sent many times: hundreds of documents with equal scores),
@@ -44,7 +45,7 @@ __all__ = ["SimilarityIndex"]
 
 K1 = 1.2
 B = 0.75
-_GAP = 1 << 40        # rank distance between neighbouring keys after a renumbering or an append
+_GAP = 1 << 40        # rank distance of a key appended after the largest (or before the smallest)
 _RANK_LIMIT = 1 << 62  # renumber before ranks could overflow int64
 _BLOCK = 1024          # keys per sorted block of _KeyOrder before it is split
 
@@ -55,9 +56,6 @@ class _KeyOrder:
     def __init__(self) -> None:
         self._blocks: list[list[str]] = []
         self._last: list[str] = []  # each block's largest key
-
-    def __len__(self) -> int:
-        return sum(map(len, self._blocks))
 
     def __iter__(self) -> Iterator[str]:
         return itertools.chain.from_iterable(self._blocks)
