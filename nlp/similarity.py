@@ -12,15 +12,32 @@ term changed, and scores are accumulated with vectorized arithmetic: ~1 ms at 10
 
 The arithmetic is the same as the pure-Python version it replaced, operation for operation and in
 the same order (per document: 0.0 + term 1 + term 2 ... in query order), so the scores are the
-same floats and ties still break by key (``tests/nlp/test_similarity_numpy.py`` compares both).
+same floats and ties still break by key (``tests/nlp/test_similarity_numpy.py`` and
+``test_similarity_ties.py`` compare both).
+
+Every published item's related items are precomputed with one query each, and the notice board has
+many exact duplicates (the same complaint sent many times: hundreds of documents with equal scores),
+so two more things are kept between queries:
+
+* each term's document-side weights ``idf*(tf*(K1+1))/(tf+K1*(1-B+B*dl/avgdl))``: they depend on
+  the number of documents and avgdl, so any add or remove drops them all. They are computed by the
+  same expression as before, so the floats are the same; a query only adds them up.
+* every slot's place in key order as an int64 (``_rank``), so a tie group is ordered by numpy on
+  integers instead of a Python list of all its keys (sorting the keys themselves in numpy, as
+  byte strings, was as slow as Python for a few thousand keys in random slot order). Ranks leave
+  gaps: a new key takes the middle of its neighbours' gap, found by bisect in the keys kept sorted
+  in blocks (``_KeyOrder``: one big sorted list made an insert a ~400 KB memmove at 100k keys).
+  When a gap is used up, all ranks are renumbered (O(n), rare). Ranks come from Python's own
+  ``str`` comparison, so any key orders exactly as before.
 """
 
 from __future__ import annotations
 
-import heapq
+import bisect
+import itertools
 import math
 from collections import Counter
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterator, Sequence
 
 import numpy as np
 
@@ -28,6 +45,47 @@ __all__ = ["SimilarityIndex"]
 
 K1 = 1.2
 B = 0.75
+_GAP = 1 << 40        # rank distance of a key appended after the largest (or before the smallest)
+_RANK_LIMIT = 1 << 62  # renumber before ranks could overflow int64
+_BLOCK = 1024          # keys per sorted block of _KeyOrder before it is split
+
+
+class _KeyOrder:
+    """The index's keys in ``str`` order, as sorted blocks: O(log n) search, O(_BLOCK) insert."""
+
+    def __init__(self) -> None:
+        self._blocks: list[list[str]] = []
+        self._last: list[str] = []  # each block's largest key
+
+    def __iter__(self) -> Iterator[str]:
+        return itertools.chain.from_iterable(self._blocks)
+
+    def insert(self, key: str) -> tuple[str | None, str | None]:
+        """Insert a new key; return its neighbours (the key before it, the key after it)."""
+        if not self._blocks:
+            self._blocks.append([key])
+            self._last.append(key)
+            return None, None
+        i = min(bisect.bisect_left(self._last, key), len(self._blocks) - 1)
+        block = self._blocks[i]
+        j = bisect.bisect_left(block, key)
+        block.insert(j, key)
+        before = block[j - 1] if j > 0 else (self._blocks[i - 1][-1] if i > 0 else None)
+        after = block[j + 1] if j + 1 < len(block) else None  # key < _last[i] unless i is the last block
+        self._last[i] = block[-1]
+        if len(block) > 2 * _BLOCK:
+            self._blocks[i:i + 1] = [block[:_BLOCK], block[_BLOCK:]]
+            self._last[i:i + 1] = [block[_BLOCK - 1], block[-1]]
+        return before, after
+
+    def remove(self, key: str) -> None:
+        i = bisect.bisect_left(self._last, key)
+        block = self._blocks[i]
+        del block[bisect.bisect_left(block, key)]
+        if block:
+            self._last[i] = block[-1]
+        else:
+            del self._blocks[i], self._last[i]
 
 
 class SimilarityIndex:
@@ -40,6 +98,9 @@ class SimilarityIndex:
         self._free: list[int] = []
         self._lengths = np.zeros(64, dtype=np.float64)           # slot → document length
         self._arrays: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # term → (slots, tf), built lazily
+        self._weights: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # term → (slots, weights); any change drops all
+        self._order = _KeyOrder()                                # every key, in key order
+        self._rank = np.zeros(64, dtype=np.int64)                # slot → place in key order (with gaps)
         self._total_len = 0
 
     def __len__(self) -> int:
@@ -57,8 +118,11 @@ class SimilarityIndex:
             self._keys.append(key)
             if slot >= len(self._lengths):
                 self._lengths = np.concatenate([self._lengths, np.zeros(len(self._lengths), dtype=np.float64)])
+                self._rank = np.concatenate([self._rank, np.zeros_like(self._rank)])
         else:
             self._keys[slot] = key
+        self._place(key, slot)
+        self._weights.clear()  # N and avgdl change: every weight may change
         tf = Counter(terms)
         for t, c in tf.items():
             self._postings.setdefault(t, {})[slot] = c
@@ -73,6 +137,8 @@ class SimilarityIndex:
             return
         length, distinct, slot = doc
         self._total_len -= length
+        self._weights.clear()
+        self._order.remove(key)
         for t in distinct:
             self._arrays.pop(t, None)
             p = self._postings.get(t)
@@ -83,6 +149,26 @@ class SimilarityIndex:
         self._keys[slot] = None
         self._lengths[slot] = 0.0
         self._free.append(slot)
+
+    def _place(self, key: str, slot: int) -> None:
+        """Give a new key a rank between its neighbours' (``key`` is not in ``_docs`` yet)."""
+        rank, docs = self._rank, self._docs
+        prev_key, next_key = self._order.insert(key)
+        before = None if prev_key is None else int(rank[docs[prev_key][2]])
+        after = None if next_key is None else int(rank[docs[next_key][2]])
+        if before is None:
+            r = 0 if after is None else after - _GAP
+        elif after is None:
+            r = before + _GAP
+        else:
+            r = (before + after) // 2
+        if r == before or abs(r) >= _RANK_LIMIT:  # no room left here: renumber everything
+            n = len(docs) + 1
+            slots = np.fromiter((slot if k is key else docs[k][2] for k in self._order), dtype=np.int64, count=n)
+            # Spread over [-limit/2, 0): room for ~2**21 prepends and 2**22 appends, deep gaps between.
+            rank[slots] = np.arange(-n, 0, dtype=np.int64) * (_RANK_LIMIT // 2 // n)
+        else:
+            rank[slot] = r
 
     def _idf(self, df: int) -> float:
         n = len(self._docs)
@@ -95,6 +181,16 @@ class SimilarityIndex:
             tfs = np.fromiter(postings.values(), dtype=np.float64, count=len(postings))
             arrays = self._arrays[term] = (slots, tfs)
         return arrays
+
+    def _term_weights(self, term: str, postings: dict[int, int], idf: float, avgdl: float) -> tuple[np.ndarray, np.ndarray]:
+        """(slots, BM25 contribution of ``term`` to each), valid until the next add or remove."""
+        weights = self._weights.get(term)
+        if weights is None:
+            slots, tf = self._term_arrays(term, postings)
+            dl = self._lengths[slots]
+            # Same expression and order as the scalar version: idf * (tf*(K1+1)) / (tf + K1*(1-B+B*dl/avgdl)).
+            weights = self._weights[term] = (slots, idf * (tf * (K1 + 1)) / (tf + K1 * (1 - B + B * dl / avgdl)))
+        return weights
 
     def query(self, terms: Sequence[str], k: int = 5, exclude: str | Collection[str] | None = None) -> list[tuple[str, float]]:
         """The ``k`` most similar documents as (key, score in [0, 1]), best first; ties by key."""
@@ -114,10 +210,8 @@ class SimilarityIndex:
             self_score += idf * (qc * (K1 + 1)) / (qc + qnorm)
             if not postings:
                 continue
-            slots, tf = self._term_arrays(t, postings)
-            dl = self._lengths[slots]
-            # Same expression and order as the scalar version: idf * (tf*(K1+1)) / (tf + K1*(1-B+B*dl/avgdl)).
-            scores[slots] += idf * (tf * (K1 + 1)) / (tf + K1 * (1 - B + B * dl / avgdl))
+            slots, weights = self._term_weights(t, postings, idf, avgdl)
+            scores[slots] += weights  # per document: 0.0 + term 1 + term 2 ... in query order
             matched = True
         for key in skip:
             doc = self._docs.get(key)
@@ -135,10 +229,19 @@ class SimilarityIndex:
             if top <= 0.0:
                 break
             group = np.flatnonzero(scores == top)
-            scores[group] = 0.0
-            # Only the first keys of a large tie (thousands of identical items) are needed.
             need = k - len(best)
-            group_keys = [keys[s] for s in group.tolist()]
-            first = sorted(group_keys) if len(group_keys) <= 4 * need else heapq.nsmallest(need, group_keys)  # type: ignore[type-var]
-            best.extend((key, top) for key in first)  # type: ignore[misc]
+            if len(group) > 1:
+                group = self._first_by_key(group, need)
+            best.extend((keys[s], top) for s in group.tolist())  # type: ignore[misc]
+            if len(best) >= k:
+                break
+            scores[group] = 0.0  # the whole tie group was taken
         return [(key, min(1.0, round(s / self_score, 6))) for key, s in best[:k]]
+
+    def _first_by_key(self, group: np.ndarray, need: int) -> np.ndarray:
+        """The slots of the ``need`` smallest keys in ``group`` (all of them if fewer), by key."""
+        ranks = self._rank[group]
+        if len(group) > 4 * need:  # a large tie (thousands of identical items): only its first keys
+            first = np.argpartition(ranks, need - 1)[:need]  # ranks are distinct: no degenerate partition
+            return group[first[np.argsort(ranks[first])]]
+        return group[np.argsort(ranks)[:need]]
