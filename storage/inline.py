@@ -105,6 +105,9 @@ class InlineConnection:
     def executemany(self, sql: str, parameters: Iterable[Sequence[Any]]) -> _Call:
         return _Call(self.raw.executemany, sql, parameters)
 
+    async def execute_fetchall(self, sql: str, parameters: Sequence[Any] = ()) -> list[Any]:
+        return self.raw.execute(sql, parameters).fetchall()
+
     async def executescript(self, script: str) -> InlineCursor:
         return InlineCursor(self.raw.executescript(script))
 

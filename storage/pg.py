@@ -161,6 +161,9 @@ class PgConnection:
     def execute(self, sql: str, params: Sequence[Any] = ()) -> _Pending:
         return _Pending(self, sql, params)
 
+    async def execute_fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[asyncpg.Record]:
+        return (await self._run(sql, params))._rows
+
     async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         await self.raw.executemany(translate(sql), [tuple(r) for r in rows])
 

@@ -143,27 +143,27 @@ async def search(
 ) -> tuple[list[PublicItem], int]:
     """Published items matching ``f``, newest publication first, and their count (capped)."""
     clause, params = _where(f, is_pg(conn))
-    async with conn.execute(
+    counted = await conn.execute_fetchall(
         f"SELECT COUNT(*) FROM (SELECT 1 FROM {_source(f, is_pg(conn))} WHERE {clause} LIMIT ?) AS capped", (*params, COUNT_CAP + 1)
-    ) as cur:
-        total = int((await cur.fetchone())[0])
+    )
+    total = int(counted[0][0])
     # Deferred join: page through index entries only, then fetch and join the 20 rows of the page,
     # so a deep OFFSET skips index entries instead of fully built rows.
     page_ids = (
         f"SELECT s.id FROM {_source(f, is_pg(conn))} WHERE {clause} ORDER BY s.published_at DESC, s.id DESC LIMIT ? OFFSET ?"
     )
-    async with conn.execute(
+    rows = await conn.execute_fetchall(
         f"{_SELECT} WHERE s.id IN ({page_ids}) ORDER BY s.published_at DESC, s.id DESC",
         (*params, limit, offset),
-    ) as cur:
-        rows = await cur.fetchall()
+    )
     return [_item(r) for r in rows], total
 
 
 async def get(conn: aiosqlite.Connection, receipt_no: str) -> PublicItem | None:
-    async with conn.execute(f"{_SELECT} WHERE s.status = 'published' AND s.receipt_no = ?", (receipt_no,)) as cur:
-        row = await cur.fetchone()
-    return _item(row) if row else None
+    # execute_fetchall: one trip to the reader's thread instead of three (execute, fetch, close);
+    # under load each trip waits a turn of the busy event loop (item pages, issue #7).
+    rows = await conn.execute_fetchall(f"{_SELECT} WHERE s.status = 'published' AND s.receipt_no = ?", (receipt_no,))
+    return _item(rows[0]) if rows else None
 
 
 async def by_receipts(conn: aiosqlite.Connection, receipt_nos: Sequence[str]) -> list[PublicItem]:
@@ -227,9 +227,8 @@ async def last_published_at(conn: aiosqlite.Connection, section: str | None = No
 
 async def public_generation(conn: aiosqlite.Connection) -> int:
     """The counter that triggers bump whenever anything public changes (migration 0070)."""
-    async with conn.execute("SELECT n FROM public_generation WHERE id = 1") as cur:
-        row = await cur.fetchone()
-    return int(row[0]) if row else 0
+    rows = await conn.execute_fetchall("SELECT n FROM public_generation WHERE id = 1")
+    return int(rows[0][0]) if rows else 0
 
 
 async def public_terms_published_since(conn: aiosqlite.Connection, since: str,
@@ -256,16 +255,17 @@ RelatedList = list[tuple[PublicItem, float]]
 
 async def related_of(conn: aiosqlite.Connection, sub_id: int) -> RelatedList | None:
     """The item's related items that are still published, best first, with their scores;
-    None while its list has not been computed yet."""
-    async with conn.execute("SELECT 1 FROM public_related_lists WHERE submission_id = ?", (sub_id,)) as cur:
-        if await cur.fetchone() is None:
-            return None
-    async with conn.execute(
-        f"{_COLS}, r.score FROM public_related r JOIN submissions s ON s.id = r.related_id{_JOINS}"
-        " WHERE r.submission_id = ? AND s.status = 'published' ORDER BY r.rank",
+    None while its list has not been computed yet. One query (see ``get``)."""
+    rows = await conn.execute_fetchall(
+        f"{_COLS}, r.score FROM public_related_lists l"
+        " LEFT JOIN public_related r ON r.submission_id = l.submission_id"
+        " LEFT JOIN submissions s ON s.id = r.related_id AND s.status = 'published'"
+        f"{_JOINS} WHERE l.submission_id = ? ORDER BY r.rank",
         (sub_id,),
-    ) as cur:
-        return [(_item(row), float(row["score"])) for row in await cur.fetchall()]
+    )
+    if not rows:
+        return None
+    return [(_item(row), float(row["score"])) for row in rows if row["id"] is not None]
 
 
 async def lists_to_compute(conn: aiosqlite.Connection, before_id: int | None, *, stale_below: int,
