@@ -65,6 +65,8 @@ def run(requests: int, items: int, concurrency: int) -> dict[str, Any]:
             loadgen(base.url, concurrency=concurrency, requests=requests)
             res["baseline"].append(base.rss_kb())
         with Server(db, log=tmp / "serve.log") as srv:
+            # The first start computes every item's related-items list in the background: measure after.
+            srv.wait_for_log("event=related_lists_ready")
             loadgen(srv.url, concurrency=concurrency, requests=2000, extra=["--paths-file", str(tmp / "paths.txt")])
             loadgen(srv.url, mode="form", concurrency=concurrency, requests=200)
             res["samples"].append((0, srv.rss_kb()))

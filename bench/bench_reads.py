@@ -12,7 +12,6 @@ import random
 import re
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +23,11 @@ from bench.seed import SEARCH_WORDS, seed  # noqa: E402
 
 RATIO_TARGET = 0.25
 P99_TARGET_MS = 100.0
+# Reported without a verdict: a worst case beyond the "an item page" (which the row above
+# measures as visitors do: a page, then others opening it too). Here no request finds a cached page,
+# so it shows what a first view costs (~1 ms of one core: two indexed reads, a Jinja render).
+FIRST_VIEWS = "item page, first views only"
+HARDER = {FIRST_VIEWS}
 
 
 def run(items: int, requests: int, concurrency: int) -> list[tuple[str, dict[str, Any], dict[str, Any]]]:
@@ -31,8 +35,12 @@ def run(items: int, requests: int, concurrency: int) -> list[tuple[str, dict[str
         tmp = Path(d)
         receipts = seed(tmp / "board.sqlite3", items)
         rng = random.Random(1)
-        item_paths = [f"/voices/{rng.choice(receipts)}" for _ in range(2000)]
-        (tmp / "items.txt").write_text("\n".join(item_paths))
+        chosen = [rng.choice(receipts) for _ in range(2000)]
+        (tmp / "items.txt").write_text("\n".join(f"/voices/{r}" for r in chosen))
+        # Every request a different item, none of those above (nothing from the page cache).
+        others = sorted(set(receipts) - set(chosen))
+        firsts = rng.sample(others, min(len(others), requests + max(200, requests // 10)))
+        (tmp / "firsts.txt").write_text("\n".join(f"/voices/{r}" for r in firsts))
         (tmp / "search.txt").write_text("\n".join(f"/?q={w}" for w in SEARCH_WORDS))
         warm = max(200, requests // 10)
         with baseline_server(tmp) as base:
@@ -43,15 +51,14 @@ def run(items: int, requests: int, concurrency: int) -> list[tuple[str, dict[str
             # background (~10 s at 100k items), and a first start on this seeded database computes
             # every item's related-items list (meyasubako/related.py), as an upgraded city's first
             # start would. Both are waited for and the sweep's time is reported.
-            deadline = time.monotonic() + 1800
-            while "event=related_lists_ready" not in srv.log.read_text(errors="replace") and time.monotonic() < deadline:
-                time.sleep(0.5)
-            swept = re.search(r"event=related_swept lists=(\d+) seconds=([\d.]+)", srv.log.read_text(errors="replace"))
+            log = srv.wait_for_log("event=related_lists_ready")
+            swept = re.search(r"event=related_swept lists=(\d+) seconds=([\d.]+)", log)
             if swept:
                 emit(f"related-items lists computed at the first start: {int(swept[1]):,} in {float(swept[2]):.0f} s")
             cases = [
                 ("notice board /", ["--paths", "/"]),
                 ("item page /voices/{id}", ["--paths-file", str(tmp / "items.txt")]),
+                (FIRST_VIEWS, ["--paths-file", str(tmp / "firsts.txt"), "--spread"]),
                 ("search /?q=word", ["--paths-file", str(tmp / "search.txt")]),
                 ("board page 50 /?page=50", ["--paths", "/?page=50"]),
             ]
@@ -68,7 +75,8 @@ def report(results: list[tuple[str, dict[str, Any], dict[str, Any]]], items: int
     for name, r, b in results:
         ratio = r["rps"] / b["rps"] if b["rps"] else 0.0
         ok = ratio >= RATIO_TARGET and r["p99_ms"] < P99_TARGET_MS and r["ok"] == r["requests"]
-        rows.append([name, r["rps"], r["p50_ms"], r["p99_ms"], f"{ratio:.2f}", verdict(ok),
+        judged = verdict(ok) if name not in HARDER else "(none)"
+        rows.append([name, r["rps"], r["p50_ms"], r["p99_ms"], f"{ratio:.2f}", judged,
                      f"{r['ok']}/{r['requests']}"])
     return table(f"Reads: {items:,} published items, {concurrency} connections (target ≥ {RATIO_TARGET:.0%} of baseline, "
                  f"p99 < {P99_TARGET_MS:.0f} ms)",

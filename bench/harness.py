@@ -126,6 +126,17 @@ class Server:
     def rss_kb(self) -> int:
         return rss_kb(self.pid)
 
+    def wait_for_log(self, text: str, timeout: float = 1800.0) -> str:
+        """Block until ``text`` appears in the server's log (e.g. a start-up task finished); the log."""
+        deadline = time.monotonic() + timeout
+        while True:
+            log = self.log.read_text(errors="replace")
+            if text in log:
+                return log
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{text!r} not in the log after {timeout:.0f} s:\n{self.tail()}")
+            time.sleep(0.2)
+
     def tail(self, n: int = 40) -> str:
         try:
             return "\n".join(self.log.read_text(errors="replace").splitlines()[-n:])

@@ -94,11 +94,17 @@ async def _timed(run: Run, coro_fn: Any) -> int | None:
     return status
 
 
-async def worker_get(run: Run, http: aiohttp.ClientSession, base: str, paths: list[str], wid: int) -> None:
-    i = wid
+async def worker_get(run: Run, http: aiohttp.ClientSession, base: str, paths: list[str], wid: int,
+                     pos: list[int] | None = None) -> None:
+    """GET paths in turn from ``wid`` on, or, with ``pos`` (--spread), from this worker's own place
+    in the list, kept from the warm-up to the timed run (so no path is asked for twice until the
+    list is used up: every request a first view)."""
+    i = pos[wid] if pos is not None else wid
     while run.take() is not None:
         path = paths[i % len(paths)]
         i += 1
+        if pos is not None:
+            pos[wid] = i
 
         async def go(path: str = path) -> int:
             async with http.get(base + path, allow_redirects=False) as resp:
@@ -165,11 +171,13 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             paths = [p for p in Path(args.paths_file).read_text().splitlines() if p]
 
         urls = [u for u in args.url.split(",") if u]
+        # --spread: worker w starts at w/n of the list and walks its own stripe.
+        pos = [w * len(paths) // args.concurrency for w in range(args.concurrency)] if args.spread else None
 
         def workers(run: Run) -> list[Any]:
             n = args.concurrency
             if args.mode == "get":
-                return [worker_get(run, http, urls[w % len(urls)], paths, w) for w in range(n)]
+                return [worker_get(run, http, urls[w % len(urls)], paths, w, pos) for w in range(n)]
             if args.mode == "post":
                 return [worker_post(run, http, urls[w % len(urls)], paths[0], w) for w in range(n)]
             if args.mode == "form":
@@ -204,6 +212,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--mode", choices=["get", "post", "form", "webhook"], default="get")
     p.add_argument("--paths", default="/", help="comma-separated paths for --mode get")
     p.add_argument("--paths-file", help="one path per line (for --mode get)")
+    p.add_argument("--spread", action="store_true",
+                   help="each connection walks its own stripe of the paths (no path twice until all are used)")
     p.add_argument("--concurrency", type=int, default=100)
     p.add_argument("--requests", type=int, default=2000)
     p.add_argument("--duration", type=float, help="run for this many seconds instead of --requests")
