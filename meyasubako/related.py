@@ -81,21 +81,33 @@ class RelatedLists:
             self._wake.set()
 
     async def published(self, sub_id: int) -> None:
-        """After an item was published and indexed: its own list now, its neighbours' soon."""
+        """After an item was published and indexed: its own list now, its neighbours' soon.
+
+        Never raises: the publication is committed, and a list that could not be computed now
+        (a storage outage) is left to the worker."""
         if not self.complete:
             self.want([sub_id])
             return
-        await self.compute([sub_id])
-        async with self.db.read() as conn:
-            neighbours = await pub.related_ids(conn, sub_id)
+        try:
+            await self.compute([sub_id])
+            async with self.db.read() as conn:
+                neighbours = await pub.related_ids(conn, sub_id)
+        except Exception:
+            log.exception("event=related_compute_failed id=%d", sub_id)
+            neighbours = [sub_id]
         self.want(neighbours)
         self._idle.clear()
         self._wake.set()  # the board grew: a sweep may be due
 
     async def withdrawn(self, sub_id: int) -> None:
-        """After an item left the board: the lists that named it are computed again."""
-        async with self.db.read() as conn:
-            holders = await pub.listed_by(conn, sub_id)
+        """After an item left the board: the lists that named it are computed again. Never raises:
+        pages re-check publication, so a list not recomputed only shows one item fewer."""
+        try:
+            async with self.db.read() as conn:
+                holders = await pub.listed_by(conn, sub_id)
+        except Exception:
+            log.exception("event=related_withdraw_failed id=%d", sub_id)
+            return
         self.want(holders)
 
     async def compute(self, sub_ids: Iterable[int]) -> int:

@@ -300,3 +300,21 @@ async def test_similar_json_is_rate_limited(make_client, settings):
     token = csrf_of(await (await client.get("/submit")).text())
     statuses = [(await similar_json(client, "公園", token)).status for _ in range(LOOKUPS_PER_MINUTE + 1)]
     assert statuses[:-1] == [200] * LOOKUPS_PER_MINUTE and statuses[-1] == 429
+
+
+async def test_a_publication_stands_when_its_list_cannot_be_stored(client, caplog):
+    """The publication is committed before the list is computed: a failure there (here the list
+    table is gone) is logged and left to the worker, never reported to the approver as a failed
+    publication."""
+    await settled(client.app)
+
+    async def break_lists(conn):  # type: ignore[no-untyped-def]
+        await conn.execute("DROP TABLE public_related")
+
+    await client.app[keys.DB].write(break_lists)
+    user = await approver(client.app)
+    made = await make_item(client.app, BENCH, user=user, section="park", summary="公園のベンチを直してほしい。",
+                           answer="修理します。")
+    async with client.app[keys.DB].read() as conn:
+        assert [i.receipt_no for i in await pub.by_receipts(conn, [made.receipt_no])] == [made.receipt_no]
+    assert "event=related_compute_failed" in caplog.text
