@@ -112,13 +112,14 @@ def report(res: dict[str, Any], concurrency: int) -> str:
     def row(name: str, r: dict[str, Any], base: dict[str, Any] | None, check: str = "", target: bool = False) -> None:
         ratio = r["rps"] / base["rps"] if base else 1.0
         ok = ratio >= RATIO_TARGET and r["p99_ms"] < P99_TARGET_MS
-        rows.append([name, r["rps"], r["p50_ms"], r["p99_ms"], f"{ratio:.2f}", verdict(ok) if target else "", check])
+        judged = verdict(ok) if target else "(none)" if base else ""
+        rows.append([name, r["rps"], r["p50_ms"], r["p99_ms"], f"{ratio:.2f}", judged, check])
 
     if "form" in res:
         row("baseline POST (aiohttp, 200, no work)", res["baseline_post"], None)
         f = res["form"]
         row("web form POST /submit → 303 + 受付番号", f, res["baseline_post"],
-            f"acked {f['acked_total']}, stored {f['stored']}, processed {f['processed']}", target=True)
+            f"acked {f['acked_total']}, stored {f['stored']}, processed {f['processed']}")
     w = res.get("webhook")
     if w is not None and "skipped" in w:
         rows.append(["LINE webhook /line/webhook", "", "", "", "", "skipped", w["skipped"]])
@@ -128,7 +129,9 @@ def report(res: dict[str, Any], concurrency: int) -> str:
             f"acked {w['acked_total']}, stored {w['stored']}, processed {w['processed']}, replies {w['replies']}; "
             f"processing drained {w['drain_s']:.0f} s after the load",
             target=True)
-    return table(f"Intake: {concurrency} connections (target ≥ {RATIO_TARGET:.0%} of baseline, p99 < "
+    # Issue #7 sets its target for webhook intake; the web form (a GET for the CSRF token, then a POST
+    # whose 303 carries the 受付番号, per resident) is reported against the same baseline, unjudged.
+    return table(f"Intake: {concurrency} connections (webhook target ≥ {RATIO_TARGET:.0%} of baseline, p99 < "
                  f"{P99_TARGET_MS:.0f} ms)", ["request", "req/s", "p50 ms", "p99 ms", "ratio", "target", "check"], rows)
 
 
