@@ -116,7 +116,7 @@ class RelatedLists:
             rows = await pub.terms_of(conn, sorted(set(sub_ids)))
         return await self._compute_rows(rows)
 
-    async def _compute_rows(self, rows: list[tuple[int, str, list[str]]]) -> int:
+    async def _compute_rows(self, rows: list[pub.TermsRow]) -> int:
         if not rows:
             return 0
         lists: dict[int, list[tuple[str, float]]] = {}

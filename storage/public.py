@@ -175,22 +175,22 @@ async def by_receipts(conn: aiosqlite.Connection, receipt_nos: Sequence[str]) ->
     return [found[r] for r in receipt_nos if r in found]
 
 
-async def public_terms(conn: aiosqlite.Connection, sub_id: int) -> list[str]:
-    async with conn.execute("SELECT terms FROM public_fts WHERE rowid = ?", (sub_id,)) as cur:
-        row = await cur.fetchone()
-    return row[0].split() if row else []
+TermsRow = tuple[int, str, list[str]]  # (id, receipt_no, public terms): what the similarity index holds
 
 
-async def public_terms_after(conn: aiosqlite.Connection, after_id: int,
-                             limit: int = 1000) -> list[tuple[int, str, list[str]]]:
-    """(id, receipt_no, public terms) of published items with id > ``after_id``, in id order
-    (the start-up rebuild of the similarity index pages through these)."""
-    async with conn.execute(
-        f"SELECT s.id, s.receipt_no, f.terms FROM submissions s{_table_walk(conn)} JOIN public_fts f ON f.rowid = s.id"
-        " WHERE s.status = 'published' AND s.id > ? ORDER BY s.id LIMIT ?",
-        (after_id, limit),
-    ) as cur:
-        return [(r["id"], r["receipt_no"], r["terms"].split()) for r in await cur.fetchall()]
+async def _terms_rows(conn: aiosqlite.Connection, where: str, params: Sequence[Any], *,
+                      source: str = "submissions s") -> list[TermsRow]:
+    rows = await conn.execute_fetchall(
+        f"SELECT s.id, s.receipt_no, f.terms FROM {source} JOIN public_fts f ON f.rowid = s.id"
+        f" WHERE s.status = 'published' AND {where}", params)
+    return [(r[0], r[1], r[2].split()) for r in rows]
+
+
+async def public_terms_after(conn: aiosqlite.Connection, after_id: int, limit: int = 1000) -> list[TermsRow]:
+    """Published items with id > ``after_id``, in id order (the start-up rebuild of the similarity
+    index pages through these)."""
+    return await _terms_rows(conn, "s.id > ? ORDER BY s.id LIMIT ?", (after_id, limit),
+                             source=f"submissions s{_table_walk(conn)}")
 
 
 async def published_after(conn: aiosqlite.Connection, after_id: int, limit: int = 500) -> list[PublicItem]:
@@ -269,30 +269,20 @@ async def related_of(conn: aiosqlite.Connection, sub_id: int) -> RelatedList | N
 
 
 async def lists_to_compute(conn: aiosqlite.Connection, before_id: int | None, *, stale_below: int,
-                           limit: int) -> list[tuple[int, str, list[str]]]:
-    """(id, receipt_no, public terms) of published items, id < ``before_id``, newest first (the most
-    visited), whose related list is missing or was computed when the similarity index held fewer
-    than ``stale_below`` items."""
-    async with conn.execute(
-        "SELECT s.id, s.receipt_no, f.terms FROM submissions s JOIN public_fts f ON f.rowid = s.id"
-        " WHERE s.status = 'published' AND s.id < ? AND NOT EXISTS (SELECT 1 FROM public_related_lists l"
-        " WHERE l.submission_id = s.id AND l.index_size >= ?) ORDER BY s.id DESC LIMIT ?",
-        (before_id if before_id is not None else 2**62, stale_below, limit),
-    ) as cur:
-        return [(r["id"], r["receipt_no"], r["terms"].split()) for r in await cur.fetchall()]
+                           limit: int) -> list[TermsRow]:
+    """Published items, id < ``before_id``, newest first (the most visited), whose related list is
+    missing or was computed when the similarity index held fewer than ``stale_below`` items."""
+    return await _terms_rows(
+        conn, "s.id < ? AND NOT EXISTS (SELECT 1 FROM public_related_lists l WHERE l.submission_id = s.id"
+        " AND l.index_size >= ?) ORDER BY s.id DESC LIMIT ?",
+        (before_id if before_id is not None else 2**62, stale_below, limit))
 
 
-async def terms_of(conn: aiosqlite.Connection, sub_ids: Sequence[int]) -> list[tuple[int, str, list[str]]]:
-    """(id, receipt_no, public terms) of those of ``sub_ids`` that are published, in id order."""
+async def terms_of(conn: aiosqlite.Connection, sub_ids: Sequence[int]) -> list[TermsRow]:
+    """Those of ``sub_ids`` that are published, in id order."""
     if not sub_ids:
         return []
-    marks = ", ".join("?" for _ in sub_ids)
-    async with conn.execute(
-        "SELECT s.id, s.receipt_no, f.terms FROM submissions s JOIN public_fts f ON f.rowid = s.id"
-        f" WHERE s.status = 'published' AND s.id IN ({marks}) ORDER BY s.id",
-        list(sub_ids),
-    ) as cur:
-        return [(r["id"], r["receipt_no"], r["terms"].split()) for r in await cur.fetchall()]
+    return await _terms_rows(conn, f"s.id IN ({', '.join('?' for _ in sub_ids)}) ORDER BY s.id", list(sub_ids))
 
 
 async def related_ids(conn: aiosqlite.Connection, sub_id: int) -> list[int]:

@@ -266,7 +266,7 @@ async def test_copy_city_to_postgresql_serve_it_and_come_back(city, new_pg, make
         async with db.read() as conn:
             items, total = await pub.search(conn, pub.PublicFilter())
             assert total == 1 and items[0].summary == "公園のベンチの修理" and "修理しました" in items[0].answer
-            words = await pub.public_terms(conn, items[0].id)
+            [(_, _, words)] = await pub.terms_of(conn, [items[0].id])
             found, n = await pub.search(conn, pub.PublicFilter(terms=words[:2]))
             assert n == 1 and found[0].receipt_no == items[0].receipt_no
             top = max(r[1] for r in before["submissions"])  # receipt_no is the second column
